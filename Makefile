@@ -1,0 +1,57 @@
+# cosi-driver: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+RUN    := $(CURDIR)/.run
+SHARED ?= $(abspath $(CURDIR)/../shared)
+PYTEST_ARGS ?=
+
+.PHONY: run test lint proto bench clean help
+
+help:
+	@echo "make run    - install into .venv and serve the driver on ./.run/cosi.sock (filesystem backend)"
+	@echo "make test   - install test dependencies, start the real servers the tests need, run every test"
+	@echo "make lint   - ruff and mypy"
+	@echo "make proto  - regenerate the stubs from proto/cosi.proto"
+	@echo "make bench  - print performance figures"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Runtime install: only what serving needs.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+# Test install: dev tools, and the separately packaged example backend the tests plug in.
+$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml tests/plugins/cosi-example-backend/pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]' -e tests/plugins/cosi-example-backend
+	@touch $@
+
+run: $(VENV)/.installed
+	@mkdir -p $(RUN)
+	@echo "cosi-driver: serving on unix://$(RUN)/cosi.sock (filesystem backend, data in $(RUN)/filesystem)"
+	@echo "  try:  $(BIN)/cosi-driver call --endpoint unix://$(RUN)/cosi.sock info"
+	@echo "  stop: Ctrl-C"
+	COSI_ENDPOINT=unix://$(RUN)/cosi.sock \
+	COSI_DRIVER_STATE_DIR=$(RUN)/state \
+	COSI_DRIVER_BACKEND_ROOT=$(RUN)/filesystem \
+	$(BIN)/cosi-driver serve
+
+test: $(VENV)/.dev-installed
+	COSI_SHARED_DIR=$(SHARED) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+proto: $(VENV)/.dev-installed
+	$(BIN)/python -m cosi_driver.spec.protogen .
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(RUN) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""A bare grpc.aio Identity servicer: the yardstick our full server is compared with.
+
+No interceptors, no core, no logging: the generated stub's servicer answering DriverGetInfo on
+a UNIX socket, as grpc's own aio examples do it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import grpc
+
+from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
+from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
+
+
+class Identity(pb_grpc.IdentityServicer):  # type: ignore[misc]
+    async def DriverGetInfo(self, request: Any, context: Any) -> Any:
+        return pb.DriverGetInfoResponse(name="bare.example.com")
+
+
+async def serve(path: str) -> None:
+    server = grpc.aio.server()
+    pb_grpc.add_IdentityServicer_to_server(Identity(), server)
+    server.add_insecure_port(f"unix://{path}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(sys.argv[1]))

@@ -1,0 +1,162 @@
+"""The embedded filesystem backend: buckets are directories. For development and tests only.
+
+Modelled on Thanos objstore's FILESYSTEM provider. It needs no server, keeps everything under
+one root directory and survives restarts, which makes it the default when nothing else is
+configured and the smallest complete example of a backend. It does not serve S3: the returned
+credentials are well-formed and stable, but only the driver itself checks them.
+
+Layout under ``root``::
+
+    buckets/<bucket>/...           the bucket's objects (plain files)
+    .cosi/marks/<bucket>.json      the core's ownership mark for the bucket
+    .cosi/accounts/<account>.json  one account: its bucket, access mode and keys (0600)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cosi_driver.core.backend import (
+    BackendContext,
+    BackendType,
+    CreateBucket,
+    DeleteBucket,
+    FoundBucket,
+    GrantAccess,
+    Granted,
+    RevokeAccess,
+)
+from cosi_driver.core.errors import BucketNotEmpty, InvalidArgument, Unavailable
+from cosi_driver.core.files import atomic_write_json, ensure_private_dir, read_json, remove_file
+from cosi_driver.core.options import PATH, STRING, option
+from cosi_driver.core.params import AccessParams, BucketParams
+from cosi_driver.core.secret import Secret
+from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
+
+
+@dataclass(frozen=True)
+class FilesystemConfig:
+    root: Path = option(
+        PATH, default=Path("/var/lib/cosi-driver/filesystem"), doc="Directory holding buckets and accounts."
+    )
+    region: str = option(STRING, default="local", doc="Region reported in BucketInfo and credentials.")
+
+
+@dataclass(frozen=True)
+class FilesystemBucketParams(BucketParams):
+    """Only the deletion policy: a directory has no versioning or quotas."""
+
+
+@dataclass(frozen=True)
+class FilesystemAccessParams(AccessParams):
+    pass
+
+
+def _check_bucket_name(name: str) -> str:
+    if name in (".", "..") or "/" in name or "\x00" in name or name.startswith(".cosi"):
+        raise InvalidArgument(f"name {name!r} cannot be a directory name: no '/', not '.' or '..', not '.cosi*'")
+    return name
+
+
+class FilesystemBackend:
+    def __init__(self, config: FilesystemConfig, context: BackendContext) -> None:
+        self.config = config
+        self.context = context
+        self.root = config.root.resolve()
+        self._buckets = self.root / "buckets"
+        self._marks = self.root / ".cosi" / "marks"
+        self._accounts = self.root / ".cosi" / "accounts"
+        for directory in (self._buckets, self._marks, self._accounts):
+            ensure_private_dir(directory)
+
+    # -- buckets ------------------------------------------------------------------------------
+
+    async def find_bucket(self, name: str) -> FoundBucket | None:
+        if not (self._buckets / _check_bucket_name(name)).is_dir():
+            return None
+        mark = read_json(self._marks / f"{name}.json")
+        return FoundBucket(mark=mark.get("mark") if isinstance(mark, dict) else None)
+
+    async def create_bucket(self, request: CreateBucket[FilesystemBucketParams]) -> BucketInfo:
+        name = _check_bucket_name(request.name)
+        (self._buckets / name).mkdir(mode=0o700, exist_ok=True)
+        await asyncio.to_thread(atomic_write_json, self._marks / f"{name}.json", {"mark": request.mark})
+        return S3BucketInfo(region=self.config.region)
+
+    async def delete_bucket(self, request: DeleteBucket) -> None:
+        path = self._buckets / _check_bucket_name(request.name)
+        if request.purge:
+            await asyncio.to_thread(shutil.rmtree, path, True)
+        elif await asyncio.to_thread(_holds_files, path):
+            raise BucketNotEmpty(request.name)
+        else:
+            await asyncio.to_thread(shutil.rmtree, path, True)
+        await asyncio.to_thread(remove_file, self._marks / f"{request.name}.json")
+
+    # -- access -------------------------------------------------------------------------------
+
+    @staticmethod
+    def account_name(bucket: str, access_name: str) -> str:
+        digest = hashlib.sha256(f"{bucket}\x00{access_name}".encode()).hexdigest()[:24]
+        return f"acct-{digest}"
+
+    async def grant_access(self, request: GrantAccess[FilesystemAccessParams]) -> Granted:
+        account = self.account_name(request.bucket, request.name)
+        path = self._accounts / f"{account}.json"
+        record = read_json(path)
+        mode = request.params.access_mode.value
+        if not isinstance(record, dict):
+            record = {
+                "bucket": request.bucket,
+                "name": request.name,
+                "mode": mode,
+                "access_key_id": "FS" + secrets.token_hex(9).upper(),
+                "secret_access_key": secrets.token_hex(20),
+            }
+            await asyncio.to_thread(atomic_write_json, path, record)
+        elif record.get("mode") != mode:
+            # The BucketAccessClass changed between retries: apply the new mode, keep the keys.
+            record = {**record, "mode": mode}
+            await asyncio.to_thread(atomic_write_json, path, record)
+        credentials = S3Credentials(
+            access_key_id=record["access_key_id"],
+            secret_access_key=Secret(record["secret_access_key"]),
+            endpoint=self._buckets.as_uri(),
+            region=self.config.region,
+        )
+        return Granted(account=account, credentials=credentials)
+
+    async def revoke_access(self, request: RevokeAccess) -> None:
+        await asyncio.to_thread(remove_file, self._accounts / f"{request.account}.json")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def check_health(self) -> None:
+        if not os.access(self._buckets, os.W_OK | os.X_OK):
+            raise Unavailable(f"filesystem root {self.root} is not writable")
+
+    async def close(self) -> None:
+        return None
+
+
+def _holds_files(path: Path) -> bool:
+    try:
+        return any(files for _, _, files in os.walk(path))
+    except FileNotFoundError:
+        return False
+
+
+BACKEND = BackendType(
+    type_name="filesystem",
+    summary="Buckets are directories under a root directory. For development and tests only.",
+    config=FilesystemConfig,
+    bucket_params=FilesystemBucketParams,
+    access_params=FilesystemAccessParams,
+    build=FilesystemBackend,
+)

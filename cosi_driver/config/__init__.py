@@ -1,0 +1,1 @@
+"""Settings from the environment and flags, the backends file, and assembling the driver."""

@@ -1,0 +1,1 @@
+"""The COSI semantics once for every backend: types, errors, validation, routing, idempotency."""

@@ -1,0 +1,79 @@
+"""Opaque, versioned bucket and account ids that carry their backend's name.
+
+The sidecar stores ``bucket_id`` in ``Bucket.status.bucketID`` and ``account_id`` in
+``BucketAccess.status.accountID`` and hands them back on Delete, Grant and Revoke. Encoding the
+backend name in them lets the driver route those calls with no lookup table, and the leading
+version lets a later release change the layout without misreading old ids.
+
+Layout (``/`` cannot occur in bucket names or backend names)::
+
+    bucket:  v1/<backend>/<bucket name>
+    account: v1/<backend>/<key version>/<account name>
+
+The key version is the credential-derivation key version the account's keys were made with
+(0 for keys the storage generated).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cosi_driver.core.errors import InvalidArgument
+from cosi_driver.core.validation import MAX_STRING_BYTES
+
+VERSION = "v1"
+BACKEND_NAME = re.compile(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class BucketRef:
+    backend: str
+    bucket: str
+
+    def encode(self) -> str:
+        return f"{VERSION}/{self.backend}/{self.bucket}"
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    backend: str
+    account: str
+    key_version: int = 0
+
+    def encode(self) -> str:
+        return f"{VERSION}/{self.backend}/{self.key_version}/{self.account}"
+
+
+def check_fits(field: str, encoded: str) -> str:
+    """Ids we mint come back in request fields limited to 128 bytes; refuse to mint longer ones."""
+    if len(encoded.encode()) > MAX_STRING_BYTES:
+        raise InvalidArgument(
+            f"{field} is too long: the resulting id {encoded[:40]!r}... would exceed {MAX_STRING_BYTES} bytes"
+        )
+    return encoded
+
+
+def parse_bucket_id(value: str, field: str = "bucket_id") -> BucketRef:
+    parts = value.split("/", 2)
+    if len(parts) != 3 or parts[0] != VERSION or not BACKEND_NAME.fullmatch(parts[1]) or not parts[2]:
+        raise InvalidArgument(
+            f"{field} {value!r} is not a bucket id issued by this driver (expected {VERSION}/<backend>/<bucket>)"
+        )
+    return BucketRef(parts[1], parts[2])
+
+
+def parse_account_id(value: str, field: str = "account_id") -> AccountRef:
+    parts = value.split("/", 3)
+    if (
+        len(parts) != 4
+        or parts[0] != VERSION
+        or not BACKEND_NAME.fullmatch(parts[1])
+        or not parts[2].isdigit()
+        or not parts[3]
+    ):
+        raise InvalidArgument(
+            f"{field} {value!r} is not an account id issued by this driver "
+            f"(expected {VERSION}/<backend>/<key version>/<account>)"
+        )
+    return AccountRef(parts[1], parts[3], int(parts[2]))

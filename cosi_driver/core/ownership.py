@@ -1,0 +1,73 @@
+"""How the driver knows a bucket is its own.
+
+Never adopt what the driver did not make. A bucket is ours when it carries our mark (written by
+the backend into the storage system, e.g. as a tag) or when the state store holds our intent
+record for it. The intent is recorded *before* the storage call, so a crash between creating the
+bucket and marking it leaves a record that still claims it. Both name the parameters'
+fingerprint, which is how a retried Create with the same parameters is told apart from a
+conflicting one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cosi_driver.core.store import StateStore
+
+_PREFIX = "cosi-driver"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who made a bucket and with which parameters."""
+
+    driver: str
+    fingerprint: str
+
+    def encode(self) -> str:
+        return f"{_PREFIX}/{self.driver}/{self.fingerprint}"
+
+    @staticmethod
+    def decode(mark: str | None) -> Claim | None:
+        if not mark:
+            return None
+        parts = mark.split("/")
+        if len(parts) != 3 or parts[0] != _PREFIX:
+            return None
+        return Claim(parts[1], parts[2])
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The record written before a bucket is created; also remembers its parameters."""
+
+    fingerprint: str
+    params: dict[str, str]
+
+
+class Ledger:
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    @staticmethod
+    def _key(backend: str, bucket: str) -> str:
+        return f"bucket/{backend}/{bucket}"
+
+    async def get(self, backend: str, bucket: str) -> Intent | None:
+        document = await self._store.get(self._key(backend, bucket))
+        if not document:
+            return None
+        return Intent(str(document["fingerprint"]), dict(document.get("params", {})))
+
+    async def record(self, backend: str, bucket: str, intent: Intent) -> None:
+        document: dict[str, Any] = {
+            "fingerprint": intent.fingerprint,
+            "params": intent.params,
+            "recorded_at": int(time.time()),
+        }
+        await self._store.put(self._key(backend, bucket), document)
+
+    async def forget(self, backend: str, bucket: str) -> None:
+        await self._store.delete(self._key(backend, bucket))

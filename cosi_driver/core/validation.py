@@ -1,0 +1,57 @@
+"""The request rules of the COSI v1alpha1 spec, applied before anything touches storage.
+
+spec.v1alpha1.md: strings are at most 128 bytes and maps at most 4 KiB unless stated otherwise;
+missing required fields and invalid values are INVALID_ARGUMENT. Secret-like map keys consist of
+alphanumerics, ``-``, ``_`` and ``.``; we also admit ``/`` so that prefixed Kubernetes-style keys
+(``example.com/tier``) get a precise "unknown parameter" answer instead of a generic one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from cosi_driver.core.errors import InvalidArgument
+
+MAX_STRING_BYTES = 128
+MAX_MAP_BYTES = 4096
+
+_KEY = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def require_string(field: str, value: str) -> str:
+    """A REQUIRED string field: present, not blank, within the size limit, printable."""
+    if not value:
+        raise InvalidArgument(f"{field} is required and must not be empty")
+    check_string(field, value)
+    if value.strip() != value:
+        raise InvalidArgument(f"{field} must not start or end with whitespace")
+    return value
+
+
+def check_string(field: str, value: str) -> str:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_STRING_BYTES:
+        raise InvalidArgument(f"{field} is {size} bytes long; the limit is {MAX_STRING_BYTES} bytes")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise InvalidArgument(f"{field} must not contain control characters")
+    return value
+
+
+def check_map(field: str, values: Mapping[str, str]) -> dict[str, str]:
+    """An OPTIONAL map field: total size within 4 KiB, keys well-formed, no control characters."""
+    size = sum(
+        len(k.encode("utf-8", "surrogatepass")) + len(v.encode("utf-8", "surrogatepass")) for k, v in values.items()
+    )
+    if size > MAX_MAP_BYTES:
+        raise InvalidArgument(f"{field} holds {size} bytes of keys and values; the limit is {MAX_MAP_BYTES} bytes")
+    for key, value in values.items():
+        if not _KEY.fullmatch(key):
+            raise InvalidArgument(
+                f"{field} has an invalid key {key[:MAX_STRING_BYTES]!r}: keys may contain only letters, digits, "
+                "'-', '_', '.' and '/'"
+            )
+        check_string(f"{field}[{key!r}]", key)
+        if any(ord(ch) < 0x20 and ch not in "\t\n" for ch in value):
+            raise InvalidArgument(f"{field}[{key!r}] must not contain control characters")
+    return dict(values)

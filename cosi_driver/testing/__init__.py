@@ -1,0 +1,1 @@
+"""Reusable test suites: the backend acceptance suite and the driver conformance checks."""

@@ -1,0 +1,108 @@
+"""The grpc.aio server on a permission-controlled UNIX socket, and its orderly shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+import structlog
+
+from cosi_driver.core.driver import Driver
+from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
+from cosi_driver.transport import socket as sockets
+from cosi_driver.transport.interceptors import CallObserver, RecoveryInterceptor
+
+log = structlog.get_logger("cosi_driver.server")
+
+#: Something that adds more services to the server before it starts (health, reflection).
+ServiceHook = Callable[[grpc.aio.Server], None]
+
+# COSI messages are small (strings of 128 bytes, maps of 4 KiB); a large frame is garbage.
+MAX_MESSAGE_BYTES = 1 << 20
+
+
+@dataclass
+class ServerOptions:
+    grace_seconds: float = 10.0
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    observers: list[CallObserver] = field(default_factory=list)
+    service_hooks: list[ServiceHook] = field(default_factory=list)
+
+
+class CosiServer:
+    def __init__(self, driver: Driver, spec: sockets.SocketSpec, options: ServerOptions | None = None) -> None:
+        self.driver = driver
+        self.spec = spec
+        self.options = options or ServerOptions()
+        self._server: grpc.aio.Server | None = None
+        self._inode: int | None = None
+        self._stopping: asyncio.Event | None = None
+
+    async def start(self) -> None:
+        sockets.prepare_path(self.spec.path)
+        server = grpc.aio.server(
+            interceptors=[*self.options.interceptors, RecoveryInterceptor(self.options.observers)],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        v1alpha1.add_to_server(server, self.driver)
+        for hook in self.options.service_hooks:
+            hook(server)
+        with sockets.creation_mode(sockets.bind_mode(self.spec)):
+            bound = server.add_insecure_port(self.spec.address)
+        if not bound:
+            raise sockets.SocketError(f"gRPC could not bind {self.spec.address}")
+        self._inode = self.spec.path.lstat().st_ino
+        try:
+            sockets.finish_ownership(self.spec)
+        except PermissionError:
+            sockets.remove_if_ours(self.spec.path, self._inode)
+            raise sockets.SocketError(
+                f"cannot give {self.spec.path} owner uid={self.spec.uid} gid={self.spec.gid}: permission denied. "
+                "Fix: run as root or as that user, or unset X_COSI_ENDPOINT_USER / X_COSI_ENDPOINT_GROUP"
+            ) from None
+        await server.start()
+        self._server = server
+        self._stopping = asyncio.Event()
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight calls finish within the grace period, remove the socket."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        await server.stop(self.options.grace_seconds)
+        sockets.remove_if_ours(self.spec.path, self._inode)
+        await self.driver.close()
+
+    def request_stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def wait_for_signal(self) -> None:
+        """Serve until SIGTERM or SIGINT (or :meth:`request_stop`), then shut down gracefully."""
+        assert self._stopping is not None, "start() first"
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        try:
+            await self._stopping.wait()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            await self.stop()
+            log.info("stopped", endpoint=self.spec.address)
+
+    def _on_signal(self, signum: int) -> None:
+        log.info(
+            "shutting down",
+            signal=signal.Signals(signum).name,
+            grace_seconds=self.options.grace_seconds,
+            pid=os.getpid(),
+        )
+        self.request_stop()

@@ -1,0 +1,190 @@
+"""Helpers shared by the test modules: short socket paths, real clients, real driver processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
+from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("COSI_SHARED_DIR", PROJECT_ROOT.parent / "shared")).resolve()
+
+
+@contextlib.contextmanager
+def short_tmpdir(prefix: str = "cosi-") -> Iterator[Path]:
+    """UNIX socket paths are limited to 107 bytes; pytest's tmp_path can be longer."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Client:
+    """The v1alpha1 stubs over one grpc.aio channel, as the sidecar would use them."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.channel = grpc.aio.insecure_channel(endpoint)
+        self.identity = pb_grpc.IdentityStub(self.channel)
+        self.provisioner = pb_grpc.ProvisionerStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def info(self) -> str:
+        response = await self.identity.DriverGetInfo(pb.DriverGetInfoRequest())
+        return response.name
+
+    async def create(self, name: str, **params: str) -> pb.DriverCreateBucketResponse:
+        return await self.provisioner.DriverCreateBucket(pb.DriverCreateBucketRequest(name=name, parameters=params))
+
+    async def delete(self, bucket_id: str, **context: str) -> None:
+        await self.provisioner.DriverDeleteBucket(
+            pb.DriverDeleteBucketRequest(bucket_id=bucket_id, delete_context=context)
+        )
+
+    async def grant(
+        self, bucket_id: str, name: str, auth: int = pb.Key, **params: str
+    ) -> pb.DriverGrantBucketAccessResponse:
+        return await self.provisioner.DriverGrantBucketAccess(
+            pb.DriverGrantBucketAccessRequest(
+                bucket_id=bucket_id, name=name, authentication_type=auth, parameters=params
+            )
+        )
+
+    async def revoke(self, bucket_id: str, account_id: str) -> None:
+        await self.provisioner.DriverRevokeBucketAccess(
+            pb.DriverRevokeBucketAccessRequest(bucket_id=bucket_id, account_id=account_id)
+        )
+
+
+def s3_secrets(response: pb.DriverGrantBucketAccessResponse) -> dict[str, str]:
+    assert list(response.credentials) == ["s3"], response.credentials
+    return dict(response.credentials["s3"].secrets)
+
+
+async def expect_error(awaitable: Any, code: grpc.StatusCode) -> str:
+    """Await a call that must fail with ``code``; return the status message."""
+    try:
+        await awaitable
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == code, f"expected {code.name}, got {error.code().name}: {error.details()}"
+        return error.details() or ""
+    raise AssertionError(f"expected {code.name}, but the call succeeded")
+
+
+def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> None:
+    """Poll a condition with a deadline (a condition wait, not a sleep-as-sync)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+async def eventually(predicate: Any, within: float = 10.0, what: str = "a condition") -> None:
+    """Await a condition with a deadline, for conditions no event signals (a counter in a spy)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def socket_accepts(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+@dataclass
+class DriverProcess:
+    """A real ``cosi-driver serve`` child process, with its log captured to a file."""
+
+    process: subprocess.Popen[bytes]
+    socket_path: Path
+    log_path: Path
+
+    @property
+    def endpoint(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"driver exited with {self.process.returncode}:\n{self.log()}")
+            return socket_accepts(self.socket_path)
+
+        wait_until(ready, timeout, f"the driver socket {self.socket_path}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+
+def start_driver(
+    env: Mapping[str, str], workdir: Path, *args: str, log_name: str = "driver.log", wait: bool = True
+) -> DriverProcess:
+    socket_path = Path(env.get("COSI_ENDPOINT", f"unix://{workdir}/cosi.sock").removeprefix("unix://"))
+    log_path = workdir / log_name
+    full_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "COSI_ENDPOINT": f"unix://{socket_path}",
+        "COSI_DRIVER_STATE_DIR": str(workdir / "state"),
+        "COSI_DRIVER_LOG_FORMAT": "json",
+        **env,
+    }
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cosi_driver", "serve", *args],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
+    driver = DriverProcess(process, socket_path, log_path)
+    if wait:
+        driver.wait_ready()
+    return driver
+
+
+def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cosi_driver", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+async def to_thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
