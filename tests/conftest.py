@@ -27,6 +27,10 @@ from tests.support import Client, short_tmpdir
 
 DRIVER_NAME = "test.cosi-driver.example.com"
 
+# Every module in tests/fixtures/ is a plugin (real-server session fixtures), one file each.
+_FIXTURES = Path(__file__).parent / "fixtures"
+pytest_plugins = sorted(f"tests.fixtures.{path.stem}" for path in _FIXTURES.glob("*.py") if path.stem != "__init__")
+
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:

@@ -108,6 +108,27 @@ async def eventually(predicate: Any, within: float = 10.0, what: str = "a condit
         await asyncio.sleep(0.005)
 
 
+def free_port_block(size: int = 1, start: int = 20000, end: int = 32000) -> int:
+    """The first port of ``size`` consecutive free ports on 127.0.0.1 (for servers that take a base port)."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(start, end - size)
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in sockets:
+                probe.close()
+    raise RuntimeError(f"no block of {size} free ports found")
+
+
 def socket_accepts(path: Path) -> bool:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
