@@ -20,7 +20,7 @@ from cosi_driver.core.backend import BackendContext
 from cosi_driver.core.concurrency import KeyedLocks
 from cosi_driver.core.credentials import CredentialKit
 from cosi_driver.core.driver import Driver, Route
-from cosi_driver.core.store import FileStateStore
+from cosi_driver.core.stores import FileStateStore
 from cosi_driver.transport.server import CosiServer, ServerOptions
 from cosi_driver.transport.socket import SocketSpec
 from tests.support import Client, short_tmpdir

@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
-
-from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
-from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
+from cosi_driver.testing.client import CosiClient
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("COSI_SHARED_DIR", PROJECT_ROOT.parent / "shared")).resolve()
@@ -36,58 +33,8 @@ def short_tmpdir(prefix: str = "cosi-") -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-class Client:
-    """The v1alpha1 stubs over one grpc.aio channel, as the sidecar would use them."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-        self.channel = grpc.aio.insecure_channel(endpoint)
-        self.identity = pb_grpc.IdentityStub(self.channel)
-        self.provisioner = pb_grpc.ProvisionerStub(self.channel)
-
-    async def close(self) -> None:
-        await self.channel.close()
-
-    async def info(self) -> str:
-        response = await self.identity.DriverGetInfo(pb.DriverGetInfoRequest())
-        return response.name
-
-    async def create(self, name: str, **params: str) -> pb.DriverCreateBucketResponse:
-        return await self.provisioner.DriverCreateBucket(pb.DriverCreateBucketRequest(name=name, parameters=params))
-
-    async def delete(self, bucket_id: str, **context: str) -> None:
-        await self.provisioner.DriverDeleteBucket(
-            pb.DriverDeleteBucketRequest(bucket_id=bucket_id, delete_context=context)
-        )
-
-    async def grant(
-        self, bucket_id: str, name: str, auth: int = pb.Key, **params: str
-    ) -> pb.DriverGrantBucketAccessResponse:
-        return await self.provisioner.DriverGrantBucketAccess(
-            pb.DriverGrantBucketAccessRequest(
-                bucket_id=bucket_id, name=name, authentication_type=auth, parameters=params
-            )
-        )
-
-    async def revoke(self, bucket_id: str, account_id: str) -> None:
-        await self.provisioner.DriverRevokeBucketAccess(
-            pb.DriverRevokeBucketAccessRequest(bucket_id=bucket_id, account_id=account_id)
-        )
-
-
-def s3_secrets(response: pb.DriverGrantBucketAccessResponse) -> dict[str, str]:
-    assert list(response.credentials) == ["s3"], response.credentials
-    return dict(response.credentials["s3"].secrets)
-
-
-async def expect_error(awaitable: Any, code: grpc.StatusCode) -> str:
-    """Await a call that must fail with ``code``; return the status message."""
-    try:
-        await awaitable
-    except grpc.aio.AioRpcError as error:
-        assert error.code() == code, f"expected {code.name}, got {error.code().name}: {error.details()}"
-        return error.details() or ""
-    raise AssertionError(f"expected {code.name}, but the call succeeded")
+# The shipped client is the one our tests use, too.
+Client = CosiClient
 
 
 def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> None:

@@ -13,9 +13,10 @@ from grpc import StatusCode
 
 from cosi_driver.core.driver import Route
 from cosi_driver.core.errors import Unavailable
+from cosi_driver.testing.client import expect_error, s3_secrets
 from tests.conftest import ServeFactory, filesystem_route, make_driver
 from tests.fakes import Instrumented, Rendezvous, gate, hanging, raising
-from tests.support import eventually, expect_error, s3_secrets
+from tests.support import eventually
 
 
 @pytest.fixture

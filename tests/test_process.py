@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Client, DriverProcess, s3_secrets, start_driver, wait_until
+from cosi_driver.testing.client import s3_secrets
+from tests.support import Client, DriverProcess, start_driver, wait_until
 
 MASTER_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"
 

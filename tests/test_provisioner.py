@@ -9,8 +9,9 @@ import pytest
 from grpc import StatusCode
 
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
+from cosi_driver.testing.client import expect_error, s3_secrets
 from tests.conftest import DRIVER_NAME
-from tests.support import Client, expect_error, s3_secrets
+from tests.support import Client
 
 
 async def test_get_info_returns_the_configured_name(client: Client) -> None:

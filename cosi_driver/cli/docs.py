@@ -9,7 +9,6 @@ blocks between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,9 +118,11 @@ def update(path: Path, all_backends: bool = False) -> bool:
     text = path.read_text()
     new = text
     for table in TABLES:
-        block = f"<!-- BEGIN generated:{table} -->\n{render(table, all_backends)}\n<!-- END generated:{table} -->"
-        pattern = re.compile(rf"<!-- BEGIN generated:{table} -->\n.*?<!-- END generated:{table} -->", re.DOTALL)
-        new = pattern.sub(lambda _: block, new)
+        begin, end = f"<!-- BEGIN generated:{table} -->\n", f"<!-- END generated:{table} -->"
+        start = new.find(begin)
+        stop = new.find(end, start)
+        if start >= 0 and stop >= 0:
+            new = new[: start + len(begin)] + render(table, all_backends) + "\n" + new[stop:]
     if new != text:
         path.write_text(new)
     return new != text

@@ -25,7 +25,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from cosi_driver.core.concurrency import KeyedLocks
 from cosi_driver.core.credentials import CredentialKit
 from cosi_driver.core.params import AccessParams, BucketParams
-from cosi_driver.core.store import StateStore
+from cosi_driver.core.stores import StateStore
 from cosi_driver.core.types import AuthenticationType, BucketInfo, Credentials
 
 BP = TypeVar("BP", bound=BucketParams)

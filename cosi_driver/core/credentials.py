@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cosi_driver.core.secret import Secret
-from cosi_driver.core.store import StateStore
+from cosi_driver.core.stores import StateStore
 
 MIN_MASTER_KEY_BYTES = 32
 MIN_DISTINCT_CHARACTERS = 10

@@ -40,7 +40,7 @@ from cosi_driver.core.errors import (
 )
 from cosi_driver.core.ownership import Claim, Intent, Ledger
 from cosi_driver.core.params import BACKEND_PARAMETER, DeletionPolicy
-from cosi_driver.core.store import StateStore
+from cosi_driver.core.stores import StateStore
 from cosi_driver.core.types import Access, AuthenticationType, Bucket, HealthReport
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cosi_driver.core.store import StateStore
+from cosi_driver.core.stores import StateStore
 
 _PREFIX = "cosi-driver"
 

@@ -134,13 +134,6 @@ class ExampleBackend:
     async def close(self) -> None:
         return None
 
-    # -- test helpers (what an S3 client would do for a real storage system) --
-
-    def put_object(self, bucket: str, key: str) -> None:
-        state = self._load()
-        state.buckets[bucket]["objects"].append(key)
-        self._save(state)
-
 
 BACKEND = BackendType(
     type_name="example-kv",
@@ -151,3 +144,41 @@ BACKEND = BackendType(
     build=ExampleBackend,
     derives_credentials=True,
 )
+
+
+class ExampleProbe:
+    """The acceptance suite's out-of-band view of an ``example-kv`` store (its JSON file)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            state: dict[str, Any] = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            state = {"buckets": {}, "accounts": {}}
+        return state
+
+    async def bucket_exists(self, bucket: str) -> bool:
+        return bucket in self._state()["buckets"]
+
+    async def put_object(self, bucket: str, key: str, data: bytes) -> None:
+        state = self._state()
+        state["buckets"][bucket]["objects"].append(key)
+        atomic_write_json(self.path, state)
+
+    async def object_exists(self, bucket: str, key: str) -> bool:
+        return key in self._state()["buckets"].get(bucket, {}).get("objects", [])
+
+    async def create_foreign_bucket(self, bucket: str) -> None:
+        state = self._state()
+        state["buckets"][bucket] = {"objects": []}
+        atomic_write_json(self.path, state)
+
+    async def remove_foreign_bucket(self, bucket: str) -> None:
+        state = self._state()
+        state["buckets"].pop(bucket, None)
+        atomic_write_json(self.path, state)
+
+    async def account_exists(self, account: str) -> bool:
+        return account in self._state()["accounts"]

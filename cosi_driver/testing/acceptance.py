@@ -1,0 +1,456 @@
+"""The acceptance suite every backend runs, with one fixture.
+
+Like Thanos' objstore acceptance test, one suite holds every backend to the same COSI behaviour:
+idempotent create and grant, concurrent identical calls, parameter validation generated from the
+backend's own schemas, deletion per policy, revoke that keeps data, restart persistence, health,
+and, for S3-speaking backends, a real data path with the returned credentials. Calls go through
+the real server on a real UNIX socket, as the sidecar's would.
+
+Use it from a backend's tests (pytest with pytest-asyncio)::
+
+    from cosi_driver.testing.acceptance import AcceptanceTarget, BackendAcceptanceSuite
+    from cosi_driver.testing.probes import FilesystemProbe
+
+    class TestMyBackend(BackendAcceptanceSuite):
+        @pytest.fixture
+        def target(self, tmp_path):
+            return AcceptanceTarget(
+                backend_type="my-backend",
+                config={"endpoint": "...", "secret_key": {"env": "MY_SECRET"}},
+                probe=MyProbe(...),
+            )
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from cosi_driver.config.backends import BackendEntry, DriverConfig, StateConfig
+from cosi_driver.config.build import assemble
+from cosi_driver.core import registry
+from cosi_driver.core.options import SecretRef, parse_options
+from cosi_driver.core.params import BACKEND_PARAMETER, BucketParams, Quota, Versioning, specs
+from cosi_driver.core.secret import Secret
+from cosi_driver.core.values import ValueProblem
+from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
+from cosi_driver.testing.client import CosiClient, expect_error, s3_secrets
+from cosi_driver.testing.probes import StorageProbe, poll, s3_client
+from cosi_driver.transport.server import CosiServer
+from cosi_driver.transport.socket import SocketSpec
+
+DRIVER_NAME = "acceptance.cosi-driver.example.com"
+BACKEND_NAME = "under-test"
+_CANDIDATE_BAD_VALUES = ("not-a-valid-value", "-3", "12 parsecs")
+
+
+@dataclass
+class AcceptanceTarget:
+    """Everything the suite needs to know about the backend under test."""
+
+    backend_type: str  # its entry-point name
+    config: Mapping[str, Any]  # its `config:` block, as in the YAML file
+    probe: StorageProbe
+    master_key: str | None = None  # required by backends that derive credentials
+    bucket_params: Mapping[str, str] = field(default_factory=dict)  # sent with every create
+    propagation_seconds: float = 15.0  # how long the storage may take to apply a key or policy change
+    operation_timeout: float = 30.0
+
+
+class Harness:
+    """Our real server on a UNIX socket in a private directory, over the backend under test."""
+
+    def __init__(self, target: AcceptanceTarget, workdir: Path) -> None:
+        self.target = target
+        self.workdir = workdir
+        self.backend_type = registry.load(target.backend_type)
+        self.server: CosiServer | None = None
+        self.client: CosiClient | None = None
+        self.buckets: set[str] = set()
+
+    def _config(self) -> DriverConfig:
+        parsed = parse_options(self.backend_type.config, self.target.config, f"{self.target.backend_type}.config")
+        master_key = SecretRef(inline=Secret(self.target.master_key)) if self.target.master_key else None
+        return DriverConfig(
+            backends={BACKEND_NAME: BackendEntry(BACKEND_NAME, self.backend_type, parsed)},
+            default=BACKEND_NAME,
+            master_key=master_key,
+            master_key_version=1,
+            state=StateConfig("file", {"directory": str(self.workdir / "state")}),
+            source="acceptance suite",
+        )
+
+    async def start(self) -> CosiClient:
+        driver = assemble(self._config(), driver_name=DRIVER_NAME, operation_timeout=self.target.operation_timeout)
+        self.server = CosiServer(driver, SocketSpec(self.workdir / "cosi.sock"))
+        await self.server.start()
+        self.client = CosiClient(self.server.spec.address)
+        return self.client
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+    async def restart(self) -> CosiClient:
+        await self.stop()
+        return await self.start()
+
+    @property
+    def cosi(self) -> CosiClient:
+        assert self.client is not None, "the harness is not started"
+        return self.client
+
+    def new_name(self, prefix: str = "acc") -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+    async def create(self, name: str | None = None, **params: str) -> Any:
+        response = await self.cosi.create(name or self.new_name(), **{**self.target.bucket_params, **params})
+        self.buckets.add(response.bucket_id)
+        return response
+
+    async def cleanup(self) -> None:
+        """Delete, with their data, the buckets the test created (best effort)."""
+        if self.client is None:
+            return
+        for bucket_id in self.buckets:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await self.cosi.delete(bucket_id, **{**self.target.bucket_params, "deletionPolicy": "purge"})
+
+
+def _bad_value(kind: Any) -> str | None:
+    for candidate in _CANDIDATE_BAD_VALUES:
+        try:
+            kind.parse(candidate)
+        except ValueProblem:
+            return candidate
+    return None
+
+
+def _bucket_name(bucket_id: str) -> str:
+    return bucket_id.rsplit("/", 1)[-1]
+
+
+def _account_name(account_id: str) -> str:
+    return account_id.split("/", 3)[3]
+
+
+class BackendAcceptanceSuite:
+    """Subclass as ``Test<Backend>`` and override the ``target`` fixture."""
+
+    pytestmark = [pytest.mark.asyncio(loop_scope="function")]
+
+    @pytest.fixture
+    def target(self) -> AcceptanceTarget:
+        raise NotImplementedError("override the `target` fixture to describe the backend under test")
+
+    @pytest_asyncio.fixture
+    async def harness(self, target: AcceptanceTarget) -> AsyncIterator[Harness]:
+        workdir = Path(tempfile.mkdtemp(prefix="cosi-acc-", dir="/tmp"))
+        harness = Harness(target, workdir)
+        await harness.start()
+        try:
+            yield harness
+        finally:
+            await harness.cleanup()
+            await harness.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    # -- create -------------------------------------------------------------------------------
+
+    async def test_create_makes_the_bucket_and_a_retry_returns_the_same_id(self, harness: Harness) -> None:
+        name = harness.new_name()
+        first = await harness.create(name)
+        assert await harness.target.probe.bucket_exists(name)
+        assert (await harness.create(name)).bucket_id == first.bucket_id
+        assert first.bucket_info.WhichOneof("type") is not None
+
+    async def test_create_with_other_parameters_is_already_exists(self, harness: Harness) -> None:
+        name = harness.new_name()
+        await harness.create(name, deletionPolicy="purge")
+        await expect_error(harness.create(name, deletionPolicy="retain"), grpc.StatusCode.ALREADY_EXISTS)
+
+    async def test_create_never_adopts_a_foreign_bucket(self, harness: Harness) -> None:
+        name = harness.new_name("foreign")
+        probe = harness.target.probe
+        await probe.create_foreign_bucket(name)
+        try:
+            await probe.put_object(name, "theirs.txt", b"not yours")
+            await expect_error(harness.create(name), grpc.StatusCode.ALREADY_EXISTS)
+            await expect_error(harness.cosi.delete(f"v1/{BACKEND_NAME}/{name}", deletionPolicy="purge"),
+                               grpc.StatusCode.FAILED_PRECONDITION)  # fmt: skip
+            assert await probe.object_exists(name, "theirs.txt")
+        finally:
+            await probe.remove_foreign_bucket(name)
+
+    async def test_concurrent_identical_creates_make_one_bucket(self, harness: Harness) -> None:
+        name = harness.new_name()
+        responses = await asyncio.gather(*(harness.create(name) for _ in range(10)))
+        assert len({response.bucket_id for response in responses}) == 1
+        assert await harness.target.probe.bucket_exists(name)
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    async def test_unknown_parameter_is_invalid_argument_listing_the_accepted(self, harness: Harness) -> None:
+        message = await expect_error(harness.create(colour="blue"), grpc.StatusCode.INVALID_ARGUMENT)
+        assert "colour" in message
+        assert "deletionPolicy" in message
+
+    async def test_every_ill_typed_parameter_is_named(self, harness: Harness) -> None:
+        for params_class in (harness.backend_type.bucket_params, harness.backend_type.access_params):
+            for spec in specs(params_class):
+                bad = _bad_value(spec.kind)
+                if bad is None:
+                    continue
+                if issubclass(params_class, BucketParams):
+                    call = harness.create(**{spec.wire: bad})
+                else:
+                    bucket_id = (await harness.create()).bucket_id
+                    call = harness.cosi.grant(bucket_id, harness.new_name("ba"), **{spec.wire: bad})
+                message = await expect_error(call, grpc.StatusCode.INVALID_ARGUMENT)
+                assert spec.wire in message, message
+
+    async def test_portable_parameters_the_storage_cannot_honour_are_refused(self, harness: Harness) -> None:
+        supported = {spec.wire for spec in specs(harness.backend_type.bucket_params)}
+        examples = {"versioning": "true", "maxSizePerBucket": "1Gi", "maxObjectsPerBucket": "100"}
+        for spec in (*specs(Versioning), *specs(Quota)):
+            if spec.wire not in supported:
+                message = await expect_error(
+                    harness.create(**{spec.wire: examples[spec.wire]}), grpc.StatusCode.INVALID_ARGUMENT
+                )
+                assert spec.wire in message and "not supported" in message
+
+    async def test_an_unknown_backend_name_is_invalid_argument(self, harness: Harness) -> None:
+        message = await expect_error(harness.create(**{BACKEND_PARAMETER: "nowhere"}), grpc.StatusCode.INVALID_ARGUMENT)
+        assert "nowhere" in message
+
+    # -- delete -------------------------------------------------------------------------------
+
+    async def test_delete_of_an_empty_bucket_removes_it_and_repeats_are_ok(self, harness: Harness) -> None:
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        await harness.cosi.delete(bucket_id)
+        assert not await harness.target.probe.bucket_exists(name)
+        await harness.cosi.delete(bucket_id)
+
+    async def test_delete_of_a_bucket_with_data_is_refused_and_keeps_it(self, harness: Harness) -> None:
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        await harness.target.probe.put_object(name, "keep.txt", b"data")
+        await expect_error(harness.cosi.delete(bucket_id), grpc.StatusCode.FAILED_PRECONDITION)
+        assert await harness.target.probe.object_exists(name, "keep.txt")
+
+    async def test_purge_deletes_a_bucket_with_data(self, harness: Harness) -> None:
+        name = harness.new_name()
+        bucket_id = (await harness.create(name, deletionPolicy="purge")).bucket_id
+        await harness.target.probe.put_object(name, "a/b/c.txt", b"data")
+        await harness.cosi.delete(bucket_id, deletionPolicy="purge")
+        assert not await harness.target.probe.bucket_exists(name)
+
+    async def test_retain_keeps_the_bucket(self, harness: Harness) -> None:
+        name = harness.new_name()
+        bucket_id = (await harness.create(name, deletionPolicy="retain")).bucket_id
+        await harness.cosi.delete(bucket_id, deletionPolicy="retain")
+        assert await harness.target.probe.bucket_exists(name)
+
+    # -- grant and revoke ---------------------------------------------------------------------
+
+    async def test_grant_again_returns_the_same_account_and_credentials(self, harness: Harness) -> None:
+        bucket_id = (await harness.create()).bucket_id
+        name = harness.new_name("ba")
+        first = await harness.cosi.grant(bucket_id, name, accessMode="readwrite")
+        second = await harness.cosi.grant(bucket_id, name, accessMode="readwrite")
+        assert second.account_id == first.account_id
+        assert s3_secrets(second) == s3_secrets(first)
+        assert set(s3_secrets(first)) == {"accessKeyID", "accessSecretKey", "endpoint", "region"}
+        assert await harness.target.probe.account_exists(_account_name(first.account_id))
+
+    async def test_concurrent_identical_grants_share_one_account(self, harness: Harness) -> None:
+        bucket_id = (await harness.create()).bucket_id
+        name = harness.new_name("ba")
+        responses = await asyncio.gather(*(harness.cosi.grant(bucket_id, name) for _ in range(10)))
+        assert len({r.account_id for r in responses}) == 1
+        assert len({tuple(sorted(s3_secrets(r).items())) for r in responses}) == 1
+
+    async def test_grant_on_a_missing_bucket_is_not_found(self, harness: Harness) -> None:
+        await expect_error(
+            harness.cosi.grant(f"v1/{BACKEND_NAME}/{harness.new_name('missing')}", "ba-1"), grpc.StatusCode.NOT_FOUND
+        )
+
+    async def test_iam_authentication_is_refused_unless_supported(self, harness: Harness) -> None:
+        if harness.backend_type.supports_iam:
+            pytest.skip("the backend supports IAM authentication")
+        bucket_id = (await harness.create()).bucket_id
+        message = await expect_error(harness.cosi.grant(bucket_id, "ba-1", pb.IAM), grpc.StatusCode.INVALID_ARGUMENT)
+        assert "IAM" in message
+
+    async def test_revoke_removes_the_account_keeps_the_data_and_repeats_are_ok(self, harness: Harness) -> None:
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        await harness.target.probe.put_object(name, "kept.txt", b"data")
+        account_id = (await harness.cosi.grant(bucket_id, harness.new_name("ba"))).account_id
+        await harness.cosi.revoke(bucket_id, account_id)
+        assert not await harness.target.probe.account_exists(_account_name(account_id))
+        await harness.cosi.revoke(bucket_id, account_id)
+        assert await harness.target.probe.object_exists(name, "kept.txt")
+
+    async def test_revoke_after_the_bucket_was_deleted_is_ok(self, harness: Harness) -> None:
+        bucket_id = (await harness.create()).bucket_id
+        account_id = (await harness.cosi.grant(bucket_id, harness.new_name("ba"))).account_id
+        await harness.cosi.delete(bucket_id)
+        await harness.cosi.revoke(bucket_id, account_id)
+        assert not await harness.target.probe.account_exists(_account_name(account_id))
+
+    # -- restart and health -------------------------------------------------------------------
+
+    async def test_a_restart_keeps_ids_and_credentials(self, harness: Harness) -> None:
+        name, access = harness.new_name(), harness.new_name("ba")
+        bucket_id = (await harness.create(name)).bucket_id
+        granted = await harness.cosi.grant(bucket_id, access)
+        await harness.restart()
+        assert (await harness.create(name)).bucket_id == bucket_id
+        again = await harness.cosi.grant(bucket_id, access)
+        assert again.account_id == granted.account_id
+        assert s3_secrets(again) == s3_secrets(granted)
+
+    async def test_health_check_passes(self, harness: Harness) -> None:
+        assert harness.server is not None
+        reports = await harness.server.driver.check_health()
+        assert [(report.backend, report.ok) for report in reports] == [(BACKEND_NAME, True)], reports
+
+    # -- data path (S3-speaking backends) -----------------------------------------------------
+
+    def _require_s3(self, harness: Harness) -> None:
+        if not harness.backend_type.s3_compatible:
+            pytest.skip(f"backend type {harness.target.backend_type!r} serves no S3 data path")
+
+    async def _grant_s3(self, harness: Harness, bucket_id: str, mode: str) -> dict[str, str]:
+        return s3_secrets(await harness.cosi.grant(bucket_id, harness.new_name("ba"), accessMode=mode))
+
+    async def test_s3_readwrite_credentials_work_on_the_returned_endpoint(self, harness: Harness) -> None:
+        self._require_s3(harness)
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        keys = await self._grant_s3(harness, bucket_id, "readwrite")
+        s3 = S3Session(keys, harness.target.propagation_seconds)
+        assert await s3.eventually_allowed("put", name, "hello.txt")
+        assert await s3.allowed("get", name, "hello.txt")
+        assert await s3.allowed("list", name)
+        assert await s3.allowed("delete", name, "hello.txt")
+
+    async def test_s3_read_mode_reads_but_cannot_write(self, harness: Harness) -> None:
+        self._require_s3(harness)
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        await harness.target.probe.put_object(name, "existing.txt", b"data")
+        s3 = S3Session(await self._grant_s3(harness, bucket_id, "read"), harness.target.propagation_seconds)
+        assert await s3.eventually_allowed("get", name, "existing.txt")
+        assert await s3.allowed("list", name)
+        assert not await s3.allowed("put", name, "new.txt")
+        assert not await s3.allowed("delete", name, "existing.txt")
+        assert await harness.target.probe.object_exists(name, "existing.txt")
+
+    async def test_s3_write_mode_writes_but_cannot_read(self, harness: Harness) -> None:
+        self._require_s3(harness)
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        s3 = S3Session(await self._grant_s3(harness, bucket_id, "write"), harness.target.propagation_seconds)
+        assert await s3.eventually_allowed("put", name, "upload.txt")
+        assert not await s3.allowed("get", name, "upload.txt")
+        assert not await s3.allowed("list", name)
+
+    async def test_s3_credentials_do_not_reach_other_buckets(self, harness: Harness) -> None:
+        self._require_s3(harness)
+        mine, other = harness.new_name(), harness.new_name()
+        bucket_id = (await harness.create(mine)).bucket_id
+        await harness.create(other)
+        await harness.target.probe.put_object(other, "secret.txt", b"data")
+        s3 = S3Session(await self._grant_s3(harness, bucket_id, "readwrite"), harness.target.propagation_seconds)
+        assert await s3.eventually_allowed("put", mine, "ok.txt")
+        for operation, key in (("get", "secret.txt"), ("put", "x.txt"), ("list", None), ("delete", "secret.txt")):
+            assert not await s3.allowed(operation, other, key), operation
+
+    async def test_s3_revoked_keys_stop_working_and_the_data_stays(self, harness: Harness) -> None:
+        self._require_s3(harness)
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"), accessMode="readwrite")
+        s3 = S3Session(s3_secrets(granted), harness.target.propagation_seconds)
+        assert await s3.eventually_allowed("put", name, "uploaded.txt")
+        await harness.cosi.revoke(bucket_id, granted.account_id)
+        assert await s3.eventually_denied("get", name, "uploaded.txt")
+        assert await harness.target.probe.object_exists(name, "uploaded.txt")
+
+    async def test_s3_retried_grant_returns_a_key_that_still_works(self, harness: Harness) -> None:
+        self._require_s3(harness)
+        name, access = harness.new_name(), harness.new_name("ba")
+        bucket_id = (await harness.create(name)).bucket_id
+        first = s3_secrets(await harness.cosi.grant(bucket_id, access))
+        assert await S3Session(first, harness.target.propagation_seconds).eventually_allowed("put", name, "1.txt")
+        second = s3_secrets(await harness.cosi.grant(bucket_id, access))
+        assert second == first
+        assert await S3Session(first, harness.target.propagation_seconds).allowed("put", name, "2.txt")
+
+
+class S3Session:
+    """Exercise credentials from a Grant exactly as a consumer would, at the endpoint they name."""
+
+    def __init__(self, secrets: Mapping[str, str], propagation_seconds: float) -> None:
+        self.secrets = secrets
+        self.propagation_seconds = propagation_seconds
+
+    async def allowed(self, operation: str, bucket: str, key: str | None = None) -> bool:
+        """True if the storage accepted the operation, False if it denied it."""
+        from botocore.exceptions import ClientError
+
+        client = s3_client(
+            self.secrets["endpoint"],
+            self.secrets["accessKeyID"],
+            self.secrets["accessSecretKey"],
+            region=self.secrets["region"],
+        )
+        async with client as s3:
+            try:
+                if operation == "put":
+                    await s3.put_object(Bucket=bucket, Key=key, Body=b"cosi acceptance")
+                elif operation == "get":
+                    await (await s3.get_object(Bucket=bucket, Key=key))["Body"].read()
+                elif operation == "list":
+                    await s3.list_objects_v2(Bucket=bucket)
+                elif operation == "delete":
+                    await s3.delete_object(Bucket=bucket, Key=key)
+                else:  # pragma: no cover - a typo in a test
+                    raise ValueError(operation)
+            except ClientError as error:
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                code = error.response.get("Error", {}).get("Code", "")
+                if status in (401, 403) or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                    return False
+                raise
+        return True
+
+    async def eventually_allowed(self, operation: str, bucket: str, key: str | None = None) -> bool:
+        return await poll(lambda: self.allowed(operation, bucket, key), self.propagation_seconds)
+
+    async def eventually_denied(self, operation: str, bucket: str, key: str | None = None) -> bool:
+        async def denied() -> bool:
+            return not await self.allowed(operation, bucket, key)
+
+        return await poll(denied, self.propagation_seconds)
+
+
+__all__ = ["AcceptanceTarget", "BackendAcceptanceSuite", "Harness", "S3Session"]

@@ -1,0 +1,115 @@
+"""State stores: the file store, and the Kubernetes Secret store against a real kube-apiserver."""
+
+from __future__ import annotations
+
+import json
+import stat
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cosi_driver.config.backends import StateConfig
+from cosi_driver.config.build import build_store
+from cosi_driver.core.options import ConfigProblem
+from cosi_driver.core.stores import FileStateStore, StateStore
+from tests.fixtures.kube_api import KubeApi
+from tests.support import start_driver
+
+
+async def exercise(store: StateStore) -> None:
+    """What the driver relies on: get/put/delete/keys with exact round trips."""
+    assert await store.get("bucket/fs/a") is None
+    await store.put("bucket/fs/a", {"fingerprint": "f1", "params": {"deletionPolicy": "purge"}})
+    await store.put("credentials/fs/acct-1", {"access_key_id": "AK", "secret_access_key": "s3cr3t"})
+    assert await store.get("bucket/fs/a") == {"fingerprint": "f1", "params": {"deletionPolicy": "purge"}}
+    await store.put("bucket/fs/a", {"fingerprint": "f2", "params": {}})  # overwrite
+    assert (await store.get("bucket/fs/a") or {})["fingerprint"] == "f2"
+    assert await store.keys("bucket/") == ["bucket/fs/a"]
+    assert await store.keys() == ["bucket/fs/a", "credentials/fs/acct-1"]
+    await store.delete("bucket/fs/a")
+    await store.delete("bucket/fs/a")  # already gone: fine
+    assert await store.get("bucket/fs/a") is None
+
+
+async def test_file_store_round_trips_and_keeps_files_private(tmp_path: Path) -> None:
+    store = FileStateStore(tmp_path / "state")
+    await exercise(store)
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    for path in (tmp_path / "state").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # a second instance (a restarted driver) sees the same documents
+    assert await FileStateStore(tmp_path / "state").keys() == ["credentials/fs/acct-1"]
+
+
+def test_state_config_errors_name_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigProblem, match=r"state.config.directroy"):
+        build_store(StateConfig("file", {"directroy": str(tmp_path)}))
+    with pytest.raises(ConfigProblem, match=r"state.type"):
+        build_store(StateConfig("etcd", {}))
+
+
+@pytest.fixture
+def namespace(kube_api: KubeApi) -> str:
+    name = f"store-{uuid.uuid4().hex[:8]}"
+    kube_api.kubectl("create", "namespace", name)
+    return name
+
+
+def kubernetes_store(kube_api: KubeApi, namespace: str, prefix: str = "cosi-driver-state-") -> Any:
+    config = {"namespace": namespace, "kubeconfig": kube_api.kubeconfig, "name_prefix": prefix}
+    return build_store(StateConfig("kubernetes", config))
+
+
+async def test_kubernetes_store_round_trips(kube_api: KubeApi, namespace: str) -> None:
+    store = kubernetes_store(kube_api, namespace)
+    await exercise(store)
+    # A new instance (a restarted pod) reads the same documents back.
+    again = kubernetes_store(kube_api, namespace)
+    assert await again.get("credentials/fs/acct-1") == {"access_key_id": "AK", "secret_access_key": "s3cr3t"}
+
+
+async def test_kubernetes_store_keeps_each_document_in_a_labelled_secret(kube_api: KubeApi, namespace: str) -> None:
+    store = kubernetes_store(kube_api, namespace, prefix="mydriver-")
+    await store.put("bucket/fs/b", {"fingerprint": "f"})
+    listed = json.loads(kube_api.kubectl("get", "secrets", "-n", namespace, "-o", "json").stdout)["items"]
+    ours = [item for item in listed if item["metadata"]["name"].startswith("mydriver-")]
+    assert len(ours) == 1
+    assert ours[0]["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cosi-driver"
+    assert ours[0]["metadata"]["annotations"]["cosi-driver.objectstorage.k8s.io/key"] == "bucket/fs/b"
+    # Another driver's prefix in the same namespace is not mixed in.
+    assert await kubernetes_store(kube_api, namespace, prefix="other-").keys() == []
+
+
+async def test_a_driver_on_the_kubernetes_store_survives_losing_its_disk(
+    kube_api: KubeApi, namespace: str, tmp_path: Path
+) -> None:
+    """In a pod, the filesystem is an emptyDir: ids and secrets must come back from the API."""
+    config = tmp_path / "driver.yaml"
+    config.write_text(
+        f"backends:\n  fs:\n    type: filesystem\n    config: {{root: {tmp_path / 'data'}}}\n"
+        f"state:\n  type: kubernetes\n  config: {{namespace: {namespace}, kubeconfig: {kube_api.kubeconfig}}}\n"
+    )
+    from cosi_driver.testing.client import CosiClient
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    driver = start_driver({"COSI_DRIVER_CONFIG": str(config)}, workdir)
+    async with CosiClient(driver.endpoint) as client:
+        bucket_id = (await client.create("bucket-k", deletionPolicy="purge")).bucket_id
+    assert driver.stop() == 0
+    assert not (workdir / "state").exists(), "the file state store must not be used"
+    records = json.loads(kube_api.kubectl("get", "secrets", "-n", namespace, "-o", "json").stdout)["items"]
+    assert any(
+        item["metadata"]["annotations"]["cosi-driver.objectstorage.k8s.io/key"] == "bucket/fs/bucket-k"
+        for item in records
+    )
+    (tmp_path / "data" / "buckets" / "bucket-k" / "object").write_text("data")  # only purge deletes this
+    driver = start_driver({"COSI_DRIVER_CONFIG": str(config)}, workdir)
+    try:
+        async with CosiClient(driver.endpoint) as client:
+            await client.delete(bucket_id)  # empty context: the recorded policy (purge) comes from the API
+    finally:
+        driver.stop()
+    assert not (tmp_path / "data" / "buckets" / "bucket-k").exists()
