@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from cosi_driver.core.declared import declared_fields
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.values import ValueProblem, parse_bool, parse_float, parse_int
 
@@ -209,22 +210,20 @@ def option(kind: OptionKind[Any], *, doc: str, default: Any = REQUIRED, name: st
     return field(default=default, metadata={_META: meta})
 
 
-_SPECS: dict[type[Any], tuple[OptionSpec, ...]] = {}
-
-
 def option_specs(cls: type[Any]) -> tuple[OptionSpec, ...]:
-    cached = _SPECS.get(cls)
-    if cached is not None:
-        return cached
-    out = []
-    for f in dataclasses.fields(cls):
-        meta = f.metadata.get(_META)
-        if meta is None:
-            raise TypeError(f"{cls.__name__}.{f.name} is not declared with cosi_driver.core.options.option()")
-        default = f.default if f.default is not dataclasses.MISSING else REQUIRED
-        out.append(OptionSpec(meta["name"] or f.name, f.name, meta["kind"], default, meta["doc"]))
-    _SPECS[cls] = tuple(out)
-    return _SPECS[cls]
+    """The settings a config dataclass declares, in declaration order."""
+    return declared_fields(
+        cls,
+        _META,
+        lambda f, meta: OptionSpec(
+            meta["name"] or f.name,
+            f.name,
+            meta["kind"],
+            f.default if f.default is not dataclasses.MISSING else REQUIRED,
+            meta["doc"],
+        ),
+        "cosi_driver.core.options.option()",
+    )
 
 
 C = TypeVar("C")

@@ -12,7 +12,6 @@ the Ceph and NooBaa COSI drivers).
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 import hashlib
@@ -21,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from cosi_driver.core.declared import declared_fields
 from cosi_driver.core.errors import InvalidArgument
 from cosi_driver.core.values import QUANTITY_FORM, ValueProblem, parse_bool, parse_int, parse_quantity
 
@@ -183,22 +183,14 @@ def _portable_names() -> frozenset[str]:
     return frozenset(names)
 
 
-_SPECS: dict[type[Any], tuple[ParamSpec, ...]] = {}
-
-
 def specs(cls: type[Any]) -> tuple[ParamSpec, ...]:
     """The parameters a dataclass declares, in declaration order."""
-    cached = _SPECS.get(cls)
-    if cached is not None:
-        return cached
-    out = []
-    for f in dataclasses.fields(cls):
-        meta = f.metadata.get(_META)
-        if meta is None:
-            raise TypeError(f"{cls.__name__}.{f.name} is not declared with cosi_driver.core.params.param()")
-        out.append(ParamSpec(meta["wire"], f.name, meta["kind"], f.default, meta["doc"], meta["portable"]))
-    _SPECS[cls] = tuple(out)
-    return _SPECS[cls]
+    return declared_fields(
+        cls,
+        _META,
+        lambda f, meta: ParamSpec(meta["wire"], f.name, meta["kind"], f.default, meta["doc"], meta["portable"]),
+        "cosi_driver.core.params.param()",
+    )
 
 
 P = TypeVar("P", bound=Params)
