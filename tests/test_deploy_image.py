@@ -94,22 +94,18 @@ def stage_args(stage: Stage) -> dict[str, str]:
     return found
 
 
+def pairs_of(stage: Stage, keyword: str) -> dict[str, str]:
+    """NAME=value pairs of a stage's ENV or LABEL instructions."""
+    found: dict[str, str] = {}
+    for args in stage.all(keyword):
+        for word in shlex.split(args):
+            name, _, value = word.partition("=")
+            found[name] = value
+    return found
+
+
 def env_of(stage: Stage) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for args in stage.all("ENV"):
-        for word in shlex.split(args):
-            name, _, value = word.partition("=")
-            found[name] = value
-    return found
-
-
-def labels_of(stage: Stage) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for args in stage.all("LABEL"):
-        for word in shlex.split(args):
-            name, _, value = word.partition("=")
-            found[name] = value
-    return found
+    return pairs_of(stage, "ENV")
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +161,7 @@ def test_the_runtime_stage_is_small_and_unprivileged(dockerfile: tuple[dict[str,
     for directory in ("/var/lib/cosi", "/var/lib/cosi-driver"):
         assert re.search(rf"install -d -o {uid} -g {gid} -m 07[57]0 {directory}( |$)", run), directory
 
-    labels = labels_of(final)
+    labels = pairs_of(final, "LABEL")
     for label in OCI_LABELS:
         assert labels.get(f"org.opencontainers.image.{label}"), f"missing OCI label {label}"
     env = env_of(final)
