@@ -325,7 +325,7 @@ SIDECAR_CLUSTER_VERBS = (
     }
 )
 LEASE_VERBS = {("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")}
-STATE_STORE_VERBS = {("", "secrets", verb) for verb in ("get", "create", "update", "delete")}
+STATE_STORE_VERBS = {("", "secrets", verb) for verb in ("get", "list", "create", "update", "delete")}
 
 
 def _granted(role: dict[str, Any]) -> set[tuple[str, str, str]]:
