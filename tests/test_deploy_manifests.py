@@ -395,6 +395,11 @@ def test_the_real_driver_accepts_the_rendered_configuration(source: str) -> None
         loaded = load_driver_config(load_settings(env), env)
         assert set(loaded.backends) == set(config["backends"])
         assert loaded.state.type == config.get("state", {}).get("type", "file")
+        if loaded.state.type == "kubernetes":  # its settings are parsed when the store is built
+            kubernetes_store = pytest.importorskip("cosi_driver.core.stores.kubernetes")
+            from cosi_driver.core.options import parse_options
+
+            parse_options(kubernetes_store.KubernetesStoreConfig, loaded.state.settings, "state.config")
         # What the driver writes must be on a writable volume: the root file system is read-only.
         raw_env = env_values(container(pod_spec(render(source).objects), DRIVER))
         written = [os.path.dirname(raw_env["COSI_ENDPOINT"].removeprefix("unix://"))]
