@@ -1,0 +1,111 @@
+{{/* Names */}}
+{{- define "cosi-driver.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "cosi-driver.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cosi-driver.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "cosi-driver.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cosi-driver.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cosi-driver.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: driver
+{{- end -}}
+
+{{- define "cosi-driver.labels" -}}
+{{ include "cosi-driver.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: container-object-storage-interface
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* An image reference: repository, then @digest or :tag. */}}
+{{- define "cosi-driver.image" -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository (.image.tag | default .default) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where a referenced Secret's keys appear in the driver container. */}}
+{{- define "cosi-driver.secretPath" -}}
+{{- printf "/etc/cosi-driver/secrets/%s/%s" .name .key -}}
+{{- end -}}
+
+{{/*
+Every Secret the configuration refers to, as a sorted JSON list of names: the backends'
+{secretKeyRef} settings and the master key.
+*/}}
+{{- define "cosi-driver.backends" -}}
+{{- if .Values.backends -}}
+{{- toJson .Values.backends -}}
+{{- else -}}
+{{- toJson (dict "local" (dict "type" "filesystem" "default" true "config" (dict "root" "/var/lib/cosi-driver/filesystem"))) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cosi-driver.secretNames" -}}
+{{- $names := list -}}
+{{- range $name, $backend := (include "cosi-driver.backends" . | fromJson) -}}
+{{- range $key, $value := ($backend.config | default dict) -}}
+{{- if and (kindIs "map" $value) (hasKey $value "secretKeyRef") -}}
+{{- $names = append $names $value.secretKeyRef.name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.masterKey.secretKeyRef.name -}}
+{{- $names = append $names . -}}
+{{- end -}}
+{{- $names | uniq | sortAlpha | toJson -}}
+{{- end -}}
+
+{{/*
+The driver's config.yaml. Secret references become {file: <path>} of the mounted Secret. Problems
+JSON Schema cannot express fail here, at template time, with the fix.
+*/}}
+{{- define "cosi-driver.config" -}}
+{{- $backends := dict -}}
+{{- $defaults := list -}}
+{{- range $name, $backend := (include "cosi-driver.backends" . | fromJson) -}}
+{{- $config := dict -}}
+{{- range $key, $value := ($backend.config | default dict) -}}
+{{- if and (kindIs "map" $value) (hasKey $value "secretKeyRef") -}}
+{{- $_ := set $config $key (dict "file" (include "cosi-driver.secretPath" $value.secretKeyRef)) -}}
+{{- else -}}
+{{- $_ := set $config $key $value -}}
+{{- end -}}
+{{- end -}}
+{{- $entry := dict "type" $backend.type "config" $config -}}
+{{- if $backend.default -}}
+{{- $_ := set $entry "default" true -}}
+{{- $defaults = append $defaults $name -}}
+{{- end -}}
+{{- if and (eq $backend.type "ceph-rgw") (not $.Values.masterKey.secretKeyRef.name) -}}
+{{- fail (printf "backends.%s: type ceph-rgw derives credentials from the master key; set masterKey.secretKeyRef to a Secret key of at least 32 bytes" $name) -}}
+{{- end -}}
+{{- $_ := set $backends $name $entry -}}
+{{- end -}}
+{{- if and (gt (len $backends) 1) (ne (len $defaults) 1) -}}
+{{- fail (printf "backends: %d of %d backends are marked default: true; mark exactly one" (len $defaults) (len $backends)) -}}
+{{- end -}}
+{{- $document := dict "backends" $backends -}}
+{{- if ne .Values.state.type "file" -}}
+{{- $_ := set $document "state" (dict "type" .Values.state.type "config" (.Values.state.config | default dict)) -}}
+{{- end -}}
+{{- toYaml $document -}}
+{{- end -}}
