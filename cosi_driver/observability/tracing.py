@@ -1,0 +1,118 @@
+"""OpenTelemetry tracing, set up from the standard ``OTEL_*`` variables.
+
+Imported only when tracing is on (see :mod:`cosi_driver.observability.telemetry`): importing
+opentelemetry costs tens of milliseconds of start-up that a driver without a collector should
+not pay.
+
+What a trace shows: the server span of each RPC (from opentelemetry-instrumentation-grpc's aio
+interceptor, extracting a ``traceparent`` if the caller sent one), carrying the request's ids as
+``cosi.*`` attributes, and under it one span per backend operation (see
+:mod:`cosi_driver.observability.operations`). Never a parameter, a credential or an exception
+message: a storage SDK's message could echo a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping, Sequence
+from importlib.metadata import entry_points
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc.filters import any_of, negate, service_name
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+
+from cosi_driver.core.options import ConfigProblem
+from cosi_driver.transport.interceptors import QUIET_SERVICES, CallRecord
+from cosi_driver.transport.status import new_correlation_id
+
+EXPORTER_GROUP = "opentelemetry_traces_exporter"
+
+# The attributes the server span gets from the request (names, never parameters).
+_ID_ATTRIBUTES = {"name": "cosi.request.name", "bucket_id": "cosi.bucket.id", "account_id": "cosi.account.id"}
+
+
+def exporter_names(environ: Mapping[str, str]) -> list[str]:
+    """Resolve ``otlp`` to the protocol-specific exporter, as the OpenTelemetry SDK does."""
+    from cosi_driver.observability.telemetry import requested_trace_exporters
+
+    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    otlp = "otlp_proto_http" if protocol.startswith("http") else "otlp_proto_grpc"
+    return [otlp if name == "otlp" else name for name in requested_trace_exporters(environ)]
+
+
+def load_exporters(names: Sequence[str]) -> list[SpanExporter]:
+    """Exporters by their entry-point names; each reads its own OTEL_EXPORTER_* settings."""
+    available = {point.name: point for point in entry_points(group=EXPORTER_GROUP)}
+    exporters = []
+    for name in names:
+        point = available.get(name)
+        if point is None:
+            hint = "install opentelemetry-exporter-otlp-proto-http" if name == "otlp_proto_http" else ""
+            raise ConfigProblem(
+                "OTEL_TRACES_EXPORTER",
+                f"no span exporter named {name!r} is installed (available: {', '.join(sorted(available))})",
+                hint or "use otlp, console or none",
+            )
+        exporters.append(point.load()())
+    return exporters
+
+
+def make_provider(resource: Resource, exporters: Sequence[SpanExporter], batch: bool = True) -> TracerProvider:
+    """A provider whose sampler comes from OTEL_TRACES_SAMPLER(_ARG) (the SDK reads them)."""
+    provider = TracerProvider(resource=resource)
+    for exporter in exporters:
+        processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+        provider.add_span_processor(processor)
+    return provider
+
+
+class Tracing:
+    """The tracing half of the telemetry: interceptor, RPC attributes, correlation ids."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self.provider = provider
+        self.tracer = provider.get_tracer("cosi_driver")
+
+    def interceptor(self) -> Any:
+        """The OpenTelemetry aio server interceptor; health probes make no spans."""
+        return aio_server_interceptor(self.provider, filter_=negate(any_of(*map(service_name, QUIET_SERVICES))))
+
+    # CallObserver: the server span carries the ids of the objects the call is about.
+    def call_started(self, call: CallRecord) -> None:
+        span = trace.get_current_span()
+        if span.is_recording():
+            for key, value in call.ids.items():
+                span.set_attribute(_ID_ATTRIBUTES[key], value)
+
+    def call_finished(self, call: CallRecord) -> None:
+        if call.panicked:
+            span = trace.get_current_span()
+            if span.is_recording():
+                # The type helps a reader; the message may hold anything, so it stays in the log.
+                span.set_attribute("error.type", type(call.error).__qualname__)
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+    def force_flush(self) -> None:
+        self.provider.force_flush()
+
+
+def correlation_id() -> str:
+    """The current trace id, so the id in an INTERNAL message finds the trace; else a random one."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        return str(trace.format_trace_id(context.trace_id))
+    return new_correlation_id()
+
+
+def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the ids of the span the event happened in, to jump from log to trace."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", trace.format_trace_id(context.trace_id))
+        event.setdefault("span_id", trace.format_span_id(context.span_id))
+    return event
