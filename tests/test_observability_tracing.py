@@ -41,8 +41,10 @@ def spy(route: Route) -> Instrumented:
     return route.backend
 
 
-async def start(serve: ServeFactory, workdir: Path, route: Route, timeout: float = 10.0) -> tuple[Client, Kit]:
-    driver = make_driver(workdir, [route], timeout=timeout)
+async def start(
+    serve: ServeFactory, workdir: Path, route: Route, operation_timeout: float = 10.0
+) -> tuple[Client, Kit]:
+    driver = make_driver(workdir, [route], timeout=operation_timeout)
     kit = instrumented(driver)
     return await serve(driver, kit.options()), kit
 
@@ -149,9 +151,7 @@ CASES = {
         lambda c: c.grant("v1/filesystem/nope", "ba-1"),
         "DriverGrantBucketAccess",
     ),
-    "already-exists": Case(
-        grpc.StatusCode.ALREADY_EXISTS, None, existing_purge_bucket, lambda c: c.create("bucket-a")
-    ),
+    "already-exists": Case(grpc.StatusCode.ALREADY_EXISTS, None, existing_purge_bucket, lambda c: c.create("bucket-a")),
     "failed-precondition": Case(
         grpc.StatusCode.FAILED_PRECONDITION,
         "delete_bucket",
@@ -187,7 +187,7 @@ CASES = {
 async def test_each_error_code_shows_on_the_span_the_metrics_and_the_failing_backend_span(
     serve: ServeFactory, workdir: Path, route: Route, case: Case
 ) -> None:
-    client, kit = await start(serve, workdir, route, timeout=0.3)
+    client, kit = await start(serve, workdir, route, operation_timeout=0.3)
     await case.arrange(spy(route), client, workdir)
     call = case.act(client)
     await expect_error(call, case.code)
@@ -255,7 +255,7 @@ async def test_a_panic_is_internal_with_the_trace_id_as_correlation_id_and_is_co
 
 
 async def test_a_hanging_backend_times_out_without_a_panic(serve: ServeFactory, workdir: Path, route: Route) -> None:
-    client, kit = await start(serve, workdir, route, timeout=0.3)
+    client, kit = await start(serve, workdir, route, operation_timeout=0.3)
     spy(route).before["create_bucket"] = hanging()
     await expect_error(client.create("bucket-a"), grpc.StatusCode.DEADLINE_EXCEEDED)
     create = await one_server_span(kit, "DriverCreateBucket")

@@ -15,11 +15,12 @@ Instruments: ``rpc.server.call.duration`` (histogram, by method and status code)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
@@ -36,7 +37,13 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 
 class Metrics:
-    """The instruments, the RPC observer hooks, and the Prometheus exposition."""
+    """The instruments, the RPC observer hooks, and the Prometheus exposition.
+
+    Per call, only the latency histogram goes through the SDK; the counters and the in-flight
+    gauge are plain integers the SDK reads when it is scraped (observable instruments), which
+    keeps full instrumentation within the benchmark's budget. Exemplars are off: the Prometheus
+    text format cannot carry them.
+    """
 
     def __init__(
         self,
@@ -46,25 +53,43 @@ class Metrics:
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)  # ours alone, not the process-global one
         prometheus = PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
-        self.provider = MeterProvider(resource=resource, metric_readers=[prometheus, *extra_readers])
+        self.provider = MeterProvider(
+            resource=resource,
+            metric_readers=[prometheus, *extra_readers],
+            exemplar_filter=AlwaysOffExemplarFilter(),
+        )
         meter = self.provider.get_meter("cosi_driver", __version__)
+        self._requests: Counter[tuple[str, str]] = Counter()  # (method, code) -> calls
+        self._active: Counter[str] = Counter()
+        self._panics: Counter[str] = Counter()
+        self._labels: dict[tuple[str, str], dict[str, str]] = {}
         self._duration = meter.create_histogram(
             "rpc.server.call.duration",
             unit="s",
             description="Duration of incoming RPCs.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self._requests = meter.create_counter(
-            "cosi.driver.rpc.requests", unit="{request}", description="RPCs handled, by method and status code."
+        meter.create_observable_counter(
+            "cosi.driver.rpc.requests",
+            callbacks=[self._observe_requests],
+            unit="{request}",
+            description="RPCs handled, by method and status code.",
         )
-        self._errors = meter.create_counter(
-            "cosi.driver.rpc.errors", unit="{request}", description="RPCs that ended with a non-OK status code."
+        meter.create_observable_counter(
+            "cosi.driver.rpc.errors",
+            callbacks=[self._observe_errors],
+            unit="{request}",
+            description="RPCs that ended with a non-OK status code.",
         )
-        self._active = meter.create_up_down_counter(
-            "cosi.driver.rpc.active", unit="{request}", description="RPCs in progress."
+        meter.create_observable_up_down_counter(
+            "cosi.driver.rpc.active",
+            callbacks=[self._observe_active],
+            unit="{request}",
+            description="RPCs in progress.",
         )
-        self._panics = meter.create_counter(
+        meter.create_observable_counter(
             "cosi.driver.panics",
+            callbacks=[self._observe_panics],
             unit="{panic}",
             description="Unexpected exceptions turned into INTERNAL by the recovery interceptor.",
         )
@@ -84,19 +109,36 @@ class Metrics:
 
     # CallObserver
     def call_started(self, call: CallRecord) -> None:
-        self._active.add(1, {"rpc.method": call.full_method})
+        self._active[call.full_method] += 1
 
     def call_finished(self, call: CallRecord) -> None:
         method = call.full_method
-        by_method = {"rpc.method": method}
-        by_code = {"rpc.method": method, "rpc.response.status_code": call.code.name}
-        self._active.add(-1, by_method)
-        self._duration.record(call.seconds, {"rpc.system.name": "grpc", **by_code})
-        self._requests.add(1, by_code)
-        if call.code.value[0] != 0:
-            self._errors.add(1, by_code)
+        key = (method, call.code.name)
+        self._active[method] -= 1
+        self._requests[key] += 1
         if call.panicked:
-            self._panics.add(1, by_method)
+            self._panics[method] += 1
+        labels = self._labels.get(key)
+        if labels is None:
+            self._panics.setdefault(method, 0)  # a zero series from the start, so increase() sees the first
+            labels = self._labels[key] = {
+                "rpc.system.name": "grpc",
+                "rpc.method": method,
+                "rpc.response.status_code": call.code.name,
+            }
+        self._duration.record(call.seconds, labels)
+
+    def _observe_requests(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(n, _by_code(key)) for key, n in list(self._requests.items())]
+
+    def _observe_errors(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(n, _by_code(key)) for key, n in list(self._requests.items()) if key[1] != "OK"]
+
+    def _observe_active(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(n, {"rpc.method": method}) for method, n in list(self._active.items())]
+
+    def _observe_panics(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(n, {"rpc.method": method}) for method, n in list(self._panics.items())]
 
     def record_operation(self, operation: BackendOperation, outcome: str, seconds: float) -> None:
         self._operations.record(
@@ -114,6 +156,10 @@ class Metrics:
 
     def shutdown(self) -> None:
         self.provider.shutdown()
+
+
+def _by_code(key: tuple[str, str]) -> dict[str, str]:
+    return {"rpc.method": key[0], "rpc.response.status_code": key[1]}
 
 
 def _ready_callback(health: Callable[[], list[HealthReport]]) -> Callable[[CallbackOptions], Iterable[Observation]]:

@@ -78,6 +78,7 @@ class RecoveryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._observers = tuple(observers)
         self._correlation_id = correlation_id
         self._quiet = frozenset(quiet_services)
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -88,11 +89,16 @@ class RecoveryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None or handler.unary_unary is None:
             return handler
         method = handler_call_details.method
-        return grpc.unary_unary_rpc_method_handler(
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:  # this runs for every call: wrap once per method
+            return cached[1]
+        wrapped = grpc.unary_unary_rpc_method_handler(
             self._wrap(method, _service(method) in self._quiet, handler.unary_unary),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
 
     def _wrap(self, method: str, quiet: bool, behavior: Handler) -> Handler:
         rpc = _short_rpc(method)
