@@ -24,7 +24,6 @@ from benchmarks.harness import child, driver_args, driver_env, rate, scratch, wa
 from benchmarks.report import Report
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
-from tests.support import free_port_block
 
 SECONDS = 3.0
 CONCURRENCY = 32
@@ -52,9 +51,9 @@ async def measure(endpoint: str, pid: int) -> tuple[float, float]:
     return calls_per_second, cpu / (calls_per_second * SECONDS) * 1e6
 
 
-def variants(work: Path, port: int) -> dict[str, tuple[list[str], dict[str, str], Path]]:
+def variants(work: Path) -> dict[str, tuple[list[str], dict[str, str], Path]]:
     bare_socket, sock = work / "bare.sock", work / "cosi.sock"
-    metrics_env = driver_env(work, COSI_DRIVER_HTTP_ADDR=f"127.0.0.1:{port}")
+    metrics_env = driver_env(work, COSI_DRIVER_HTTP_ADDR="127.0.0.1:0")  # any free port
     return {
         "bare grpc.aio servicer": ([sys.executable, "-m", "benchmarks.bare_server", str(bare_socket)], {}, bare_socket),
         "telemetry off": (driver_args(), driver_env(work), sock),
@@ -71,7 +70,7 @@ def variants(work: Path, port: int) -> dict[str, tuple[list[str], dict[str, str]
 async def throughput(report: Report) -> None:
     results: dict[str, list[tuple[float, float]]] = {}
     with scratch() as work:
-        servers = variants(work, free_port_block())
+        servers = variants(work)
         for _ in range(3):
             for name, (args, env, sock) in servers.items():
                 async with child(args, env, sock) as process:
@@ -95,7 +94,7 @@ async def cold_start(report: Report) -> None:
     times = []
     for _ in range(3):
         with scratch() as work:
-            env = driver_env(work, COSI_DRIVER_HTTP_ADDR=f"127.0.0.1:{free_port_block()}")
+            env = driver_env(work, COSI_DRIVER_HTTP_ADDR="127.0.0.1:0")
             started = time.perf_counter()
             process = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.instrumented_server"],

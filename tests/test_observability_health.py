@@ -20,7 +20,7 @@ from cosi_driver.core.errors import Unavailable
 from cosi_driver.observability.health import Readiness
 from cosi_driver.observability.http import HttpServer, probe_routes
 from tests.conftest import ServeFactory, filesystem_route, make_driver
-from tests.fakes import Instrumented, hanging, raising
+from tests.fakes import Instrumented, hanging, raising, spy
 from tests.support import Client, eventually, expect_error
 from tests.telemetry_kit import Kit, instrumented
 
@@ -31,11 +31,6 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 @pytest.fixture
 def route(workdir: Path) -> Route:
     return filesystem_route(workdir, wrap=Instrumented)
-
-
-def spy(route: Route) -> Instrumented:
-    assert isinstance(route.backend, Instrumented)
-    return route.backend
 
 
 async def http_get(port: int, path: str, method: str = "GET", raw: bytes | None = None) -> tuple[int, str]:

@@ -114,16 +114,18 @@ async def test_the_process_traces_counts_probes_and_never_leaks_a_secret(workdir
         assert secret not in output and secret not in metrics
 
 
+def serve_once(workdir: Path, **env: str) -> Any:
+    """``cosi-driver serve`` expected to refuse to start, with the filesystem backend under ``workdir``."""
+    base = {
+        "COSI_ENDPOINT": f"unix://{workdir}/cosi.sock",
+        "COSI_DRIVER_STATE_DIR": str(workdir / "state"),
+        "COSI_DRIVER_BACKEND_ROOT": str(workdir / "data"),
+    }
+    return run_cli("serve", env={**base, **env})
+
+
 def test_an_unknown_trace_exporter_is_a_configuration_error(workdir: Path) -> None:
-    result = run_cli(
-        "serve",
-        env={
-            "COSI_ENDPOINT": f"unix://{workdir}/cosi.sock",
-            "COSI_DRIVER_STATE_DIR": str(workdir / "state"),
-            "COSI_DRIVER_BACKEND_ROOT": str(workdir / "data"),
-            "OTEL_TRACES_EXPORTER": "zipkn",
-        },
-    )
+    result = serve_once(workdir, OTEL_TRACES_EXPORTER="zipkn")
     assert result.returncode == 2
     assert "OTEL_TRACES_EXPORTER" in result.stderr and "'zipkn'" in result.stderr
     assert not (workdir / "cosi.sock").exists()
@@ -134,15 +136,7 @@ def test_an_http_address_in_use_is_refused_before_the_socket_exists(workdir: Pat
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli(
-            "serve",
-            env={
-                "COSI_ENDPOINT": f"unix://{workdir}/cosi.sock",
-                "COSI_DRIVER_STATE_DIR": str(workdir / "state"),
-                "COSI_DRIVER_BACKEND_ROOT": str(workdir / "data"),
-                "COSI_DRIVER_HTTP_ADDR": f"127.0.0.1:{port}",
-            },
-        )
+        result = serve_once(workdir, COSI_DRIVER_HTTP_ADDR=f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert f"COSI_DRIVER_HTTP_ADDR 127.0.0.1:{port}" in result.stderr and "Fix:" in result.stderr
     assert not (workdir / "cosi.sock").exists()

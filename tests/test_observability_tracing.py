@@ -24,8 +24,8 @@ from cosi_driver.core.errors import PermissionDenied
 from cosi_driver.observability.tracing import add_trace_ids
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from tests.conftest import ServeFactory, filesystem_route, make_driver
-from tests.fakes import Instrumented, gate, hanging, raising
-from tests.support import Client, eventually, expect_error
+from tests.fakes import Instrumented, gate, hanging, raising, spy
+from tests.support import PROJECT_ROOT, Client, eventually, expect_error
 from tests.telemetry_kit import Kit, captured_logs, events, instrumented
 
 PROVISIONER = "cosi.v1alpha1.Provisioner"
@@ -34,11 +34,6 @@ PROVISIONER = "cosi.v1alpha1.Provisioner"
 @pytest.fixture
 def route(workdir: Path) -> Route:
     return filesystem_route(workdir, wrap=Instrumented)
-
-
-def spy(route: Route) -> Instrumented:
-    assert isinstance(route.backend, Instrumented)
-    return route.backend
 
 
 async def start(
@@ -350,6 +345,32 @@ async def main():
 asyncio.run(main())
 """
     result = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False, cwd=Path.cwd()
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False, cwd=PROJECT_ROOT
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environ", "exporters"),
+    [
+        ({}, []),
+        ({"OTEL_SERVICE_NAME": "x"}, []),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, ["otlp_proto_grpc"]),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            },
+            ["otlp_proto_http"],
+        ),
+        ({"OTEL_TRACES_EXPORTER": "console,otlp"}, ["console", "otlp_proto_grpc"]),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, []),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"}, []),
+    ],
+)
+def test_the_standard_variables_choose_the_span_exporters(environ: dict[str, str], exporters: list[str]) -> None:
+    from cosi_driver.observability.tracing import exporter_names, load_exporters
+
+    assert exporter_names(environ) == exporters
+    for exporter in load_exporters(exporters):  # each is installed and builds from its own variables
+        exporter.shutdown()

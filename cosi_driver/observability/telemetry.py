@@ -17,6 +17,7 @@ says in its start-up banner what it could not turn on.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from cosi_driver.transport.interceptors import CallObserver
 from cosi_driver.transport.status import new_correlation_id
 
 DEFAULT_SERVICE_NAME = "cosi-driver"
+SHUTDOWN_TIMEOUT = 5.0
 INSTALL_HINT = "install the otel extra: pip install 'cosi-driver[otel]'"
 _TRACING_MODULES = ("opentelemetry.sdk", "opentelemetry.instrumentation.grpc")
 _METRICS_MODULES = ("opentelemetry.sdk", "opentelemetry.exporter.prometheus")
@@ -72,11 +74,24 @@ class Telemetry:
         if self.tracer_provider is not None:
             self.tracer_provider.force_flush()
 
-    def shutdown(self) -> None:
-        """Flush and stop exporters (spans still queued are sent)."""
-        for provider in (self.tracer_provider, self.meter_provider):
-            if provider is not None:
+    def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        """Flush and stop exporters, waiting at most ``timeout`` seconds.
+
+        An unreachable collector makes the SDK retry for up to 30 s; the pod's termination grace
+        period must not be spent on that, so the flush runs in a daemon thread that is abandoned
+        when the time is up.
+        """
+        providers = [p for p in (self.tracer_provider, self.meter_provider) if p is not None]
+        if not providers:
+            return
+
+        def stop() -> None:
+            for provider in providers:
                 provider.shutdown()
+
+        worker = threading.Thread(target=stop, name="telemetry-shutdown", daemon=True)
+        worker.start()
+        worker.join(timeout)
 
 
 def setup(

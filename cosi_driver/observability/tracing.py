@@ -52,11 +52,10 @@ def load_exporters(names: Sequence[str]) -> list[SpanExporter]:
     for name in names:
         point = available.get(name)
         if point is None:
-            hint = "install opentelemetry-exporter-otlp-proto-http" if name == "otlp_proto_http" else ""
             raise ConfigProblem(
                 "OTEL_TRACES_EXPORTER",
                 f"no span exporter named {name!r} is installed (available: {', '.join(sorted(available))})",
-                hint or "use otlp, console or none",
+                "use otlp, console or none, or install the exporter's package",
             )
         exporters.append(point.load()())
     return exporters
