@@ -61,6 +61,7 @@ async def test_a_create_is_a_server_span_with_one_child_span_per_backend_operati
     assert server.attributes["rpc.service"] == PROVISIONER
     assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
     assert server.attributes["cosi.request.name"] == "bucket-a"
+    assert server.attributes["cosi.bucket.id"] == "v1/filesystem/bucket-a"  # from the response
     children = kit.children(server)
     assert [span.name for span in children] == ["backend.find_bucket", "backend.create_bucket"]
     for child in children:
@@ -303,7 +304,7 @@ async def test_each_rpc_logs_one_event_with_ids_code_duration_and_trace_ids(
     assert create["duration_ms"] > 0 and create["level"] == "info"
     assert create["trace_id"] == format(span.context.trace_id, "032x")
     assert create["span_id"] == format(span.context.span_id, "016x")
-    assert bucket_id.endswith(create["name"])
+    assert create["bucket_id"] == bucket_id  # what the call made, from its response
     assert grant["code"] == "NOT_FOUND" and grant["bucket_id"] == "v1/filesystem/nope" and grant["level"] == "warning"
     assert grant["trace_id"] != create["trace_id"]
 

@@ -90,11 +90,15 @@ class Tracing:
                 span.set_attribute(_ID_ATTRIBUTES[key], value)
 
     def call_finished(self, call: CallRecord) -> None:
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        for key in ("bucket_id", "account_id"):  # made by this call (Create, Grant)
+            if key in call.ids:
+                span.set_attribute(_ID_ATTRIBUTES[key], call.ids[key])
         if call.panicked:
-            span = trace.get_current_span()
-            if span.is_recording():
-                # The type helps a reader; the message may hold anything, so it stays in the log.
-                span.set_attribute("error.type", type(call.error).__qualname__)
+            # The type helps a reader; the message may hold anything, so it stays in the log.
+            span.set_attribute("error.type", type(call.error).__qualname__)
 
     def shutdown(self) -> None:
         self.provider.shutdown()

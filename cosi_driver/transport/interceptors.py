@@ -36,7 +36,7 @@ class CallRecord:
 
     method: str  # "/cosi.v1alpha1.Provisioner/DriverCreateBucket"
     rpc: str  # "DriverCreateBucket"
-    ids: dict[str, str] = field(default_factory=dict)  # name, bucket_id, account_id when present
+    ids: dict[str, str] = field(default_factory=dict)  # name, bucket_id, account_id of request and response
     code: grpc.StatusCode = grpc.StatusCode.OK
     seconds: float = 0.0
     error: BaseException | None = None
@@ -112,7 +112,9 @@ class RecoveryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 _notify(observer.call_started, call)
             try:
                 try:
-                    return await behavior(request, context)
+                    response = await behavior(request, context)
+                    call.ids.update(_ids(response, _RESPONSE_IDS))  # the bucket_id a Create made, ...
+                    return response
                 except asyncio.CancelledError:
                     call.code, message = grpc.StatusCode.CANCELLED, "the caller went away"
                     raise
@@ -173,11 +175,15 @@ def _context_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-def _ids(request: Any) -> dict[str, str]:
-    """The identifying fields of a COSI request, safe to log (never parameters: they may hold secrets)."""
+_REQUEST_IDS = ("name", "bucket_id", "account_id")
+_RESPONSE_IDS = ("bucket_id", "account_id")
+
+
+def _ids(message: Any, fields: tuple[str, ...] = _REQUEST_IDS) -> dict[str, str]:
+    """The identifying fields of a COSI message, safe to log (never parameters or credentials)."""
     out = {}
-    for name in ("name", "bucket_id", "account_id"):
-        value = getattr(request, name, "")
+    for name in fields:
+        value = getattr(message, name, "")
         if value:
             out[name] = str(value)
     return out
