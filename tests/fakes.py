@@ -73,3 +73,9 @@ class Rendezvous:
         if self.arrived >= self.parties:
             self.all_here.set()
         await self.all_here.wait()
+
+
+def spy(route: Any) -> Instrumented:
+    """The :class:`Instrumented` wrapper a test route was built with (``filesystem_route(wrap=Instrumented)``)."""
+    assert isinstance(route.backend, Instrumented)
+    return route.backend

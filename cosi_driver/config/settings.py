@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cosi_driver.core.options import ConfigProblem, OptionKind, integer, one_of, seconds
+from cosi_driver.core.options import BOOLEAN, ConfigProblem, OptionKind, integer, one_of, seconds
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.values import ValueProblem, parse_driver_name, parse_octal_mode
 
@@ -59,12 +59,24 @@ def _parse_group(text: str) -> int:
         raise ValueProblem(f"names no group on this system: {text!r}; use a group name or a numeric gid") from None
 
 
+def _parse_http_addr(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueProblem(f"must be host:port such as 127.0.0.1:8080 or :8080 (every interface), not {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if any(c.isspace() or c in "/[]" for c in host):
+        raise ValueProblem(f"has an invalid host part {host!r}")
+    return host, int(port)
+
+
 ENDPOINT: OptionKind[Path] = OptionKind("unix:///path/to/socket.sock", _parse_endpoint)
 MODE: OptionKind[int] = OptionKind("an octal mode such as 0660", parse_octal_mode)
 USER: OptionKind[int] = OptionKind("a user name or numeric uid", _parse_user)
 GROUP: OptionKind[int] = OptionKind("a group name or numeric gid", _parse_group)
 DRIVER_NAME: OptionKind[str] = OptionKind("a DNS-style name such as objectstorage.example.com", parse_driver_name)
 PATH_TEXT: OptionKind[Path] = OptionKind("a file system path", lambda text: Path(text).expanduser())
+HTTP_ADDR: OptionKind[tuple[str, int]] = OptionKind("host:port, e.g. :8080 or 127.0.0.1:8080", _parse_http_addr)
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
             "(the sidecar sets no deadline of its own)."),
     Setting("COSI_DRIVER_SHUTDOWN_GRACE", "--shutdown-grace", "shutdown_grace", seconds(0.0), "10",
             "Seconds in-flight calls may take to finish after SIGTERM/SIGINT."),
+    Setting("COSI_DRIVER_HTTP_ADDR", "--http-addr", "http_addr", HTTP_ADDR, None,
+            "host:port of the HTTP endpoint serving /livez, /readyz and /metrics (Prometheus); :PORT listens on "
+            "every interface, as kubelet probes need. Unset: no HTTP server."),
+    Setting("COSI_DRIVER_HEALTH_TIMEOUT", "--health-timeout", "health_timeout", seconds(0.1), "2",
+            "Seconds each backend has to answer a readiness check before it counts as not ready."),
+    Setting("COSI_DRIVER_GRPC_REFLECTION", "--grpc-reflection", "grpc_reflection", BOOLEAN, "false",
+            "Serve gRPC server reflection on the COSI socket (for grpcurl). Needs the reflection extra."),
     Setting("COSI_DRIVER_LOG_LEVEL", "--log-level", "log_level",
             one_of("debug", "info", "warning", "error"), "info", "Log level."),
     Setting("COSI_DRIVER_LOG_FORMAT", "--log-format", "log_format",
@@ -132,6 +151,9 @@ class Settings:
     master_key_version: int
     operation_timeout: float
     shutdown_grace: float
+    http_addr: tuple[str, int] | None
+    health_timeout: float
+    grpc_reflection: bool
     log_level: str
     log_format: str
 

@@ -38,6 +38,7 @@ from cosi_driver.core.errors import (
     PermissionDenied,
     Unavailable,
 )
+from cosi_driver.core.instrument import BackendOperation, OperationInstrument
 from cosi_driver.core.ownership import Claim, Intent, Ledger
 from cosi_driver.core.params import BACKEND_PARAMETER, DeletionPolicy
 from cosi_driver.core.stores import StateStore
@@ -69,6 +70,7 @@ class Driver:
         store: StateStore,
         timeout: float = DEFAULT_BACKEND_TIMEOUT,
         health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
+        instrument: OperationInstrument | None = None,
     ) -> None:
         if default not in routes:
             raise ValueError(f"default backend {default!r} is not among the configured ones: {sorted(routes)}")
@@ -77,6 +79,7 @@ class Driver:
         self.default = default
         self.timeout = timeout
         self.health_timeout = health_timeout
+        self.instrument = instrument  # telemetry around each backend call (spans, histograms)
         self._ledger = Ledger(store)
         self._flights = SingleFlight()
         self._locks = KeyedLocks()
@@ -102,7 +105,9 @@ class Driver:
 
     async def _create(self, route: Route, name: str, parsed: params.BucketParams, intent: Intent) -> Any:
         async with self._locks.hold(("bucket", route.name, name)):
-            found = await self._call(route, f"look up bucket {name!r}", route.backend.find_bucket(name))
+            found = await self._call(
+                route, f"look up bucket {name!r}", route.backend.find_bucket(name), op="find_bucket", bucket=name
+            )
             recorded = await self._ledger.get(route.name, name)
             if found is not None:
                 fingerprint = self._owned_fingerprint(found, recorded)
@@ -121,7 +126,13 @@ class Driver:
             mark = Claim(self.name, intent.fingerprint).encode()
             request = CreateBucket(name=name, params=parsed, mark=mark)
             try:
-                info = await self._call(route, f"create bucket {name!r}", route.backend.create_bucket(request))
+                info = await self._call(
+                    route,
+                    f"create bucket {name!r}",
+                    route.backend.create_bucket(request),
+                    op="create_bucket",
+                    bucket=name,
+                )
             except (InvalidArgument, OutOfRange, AlreadyExists, PermissionDenied):
                 # The storage refused outright, so nothing of ours exists under this name. A stale
                 # intent would otherwise claim a bucket someone else creates under it later.
@@ -152,7 +163,9 @@ class Driver:
 
     async def _delete(self, route: Route, name: str, raw: Mapping[str, str]) -> None:
         async with self._locks.hold(("bucket", route.name, name)):
-            found = await self._call(route, f"look up bucket {name!r}", route.backend.find_bucket(name))
+            found = await self._call(
+                route, f"look up bucket {name!r}", route.backend.find_bucket(name), op="find_bucket", bucket=name
+            )
             recorded = await self._ledger.get(route.name, name)
             if found is None:
                 if recorded is not None:
@@ -174,7 +187,9 @@ class Driver:
                 log.info("bucket retained", backend=route.name, bucket=name, reason="deletionPolicy=retain")
                 return
             request = DeleteBucket(name=name, purge=policy is DeletionPolicy.PURGE)
-            await self._call(route, f"delete bucket {name!r}", route.backend.delete_bucket(request))
+            await self._call(
+                route, f"delete bucket {name!r}", route.backend.delete_bucket(request), op="delete_bucket", bucket=name
+            )
             await self._ledger.forget(route.name, name)
             log.info("bucket deleted", backend=route.name, bucket=name, purge=request.purge)
 
@@ -209,7 +224,9 @@ class Driver:
     async def _grant(self, route: Route, request: GrantAccess[Any]) -> Access:
         async with self._locks.hold(("access", route.name, request.bucket, request.name)):
             bucket = request.bucket
-            found = await self._call(route, f"look up bucket {bucket!r}", route.backend.find_bucket(bucket))
+            found = await self._call(
+                route, f"look up bucket {bucket!r}", route.backend.find_bucket(bucket), op="find_bucket", bucket=bucket
+            )
             if found is None:
                 raise NotFound(f"bucket {bucket!r} does not exist in backend {route.name!r}")
             if self._owned_fingerprint(found, await self._ledger.get(route.name, bucket)) is None:
@@ -218,7 +235,12 @@ class Driver:
                     "refusing to grant access to it"
                 )
             granted = await self._call(
-                route, f"grant {request.name!r} access to bucket {bucket!r}", route.backend.grant_access(request)
+                route,
+                f"grant {request.name!r} access to bucket {bucket!r}",
+                route.backend.grant_access(request),
+                op="grant_access",
+                bucket=bucket,
+                account=request.name,
             )
             account = ids.AccountRef(route.name, granted.account, granted.key_version)
             account_id = ids.check_fits("name", account.encode())
@@ -244,6 +266,9 @@ class Driver:
                 route,
                 f"revoke account {request.account!r} on bucket {request.bucket!r}",
                 route.backend.revoke_access(request),
+                op="revoke_access",
+                bucket=request.bucket,
+                account=request.account,
             )
             log.info("access revoked", backend=route.name, bucket=request.bucket, account=request.account)
 
@@ -294,8 +319,16 @@ class Driver:
             )
         return route, ref
 
-    async def _call(self, route: Route, doing: str, call: Awaitable[T]) -> T:
+    async def _call(
+        self, route: Route, doing: str, call: Awaitable[T], *, op: str, bucket: str, account: str | None = None
+    ) -> T:
         """Run one backend call under the driver's own time limit; the sidecar sets none."""
+        if self.instrument is None:
+            return await self._bounded(route, doing, call)
+        with self.instrument(BackendOperation(route.name, route.type.type_name, op, bucket, account)):
+            return await self._bounded(route, doing, call)
+
+    async def _bounded(self, route: Route, doing: str, call: Awaitable[T]) -> T:
         try:
             return await asyncio.wait_for(call, self.timeout)
         except TimeoutError:

@@ -1,1 +1,5 @@
-"""Logging (with redaction), and later tracing, metrics and health."""
+"""What the driver tells its operators: logs (with redaction), tracing, metrics, readiness, probes.
+
+``logging`` and ``health`` are always loaded; ``telemetry`` decides from the environment whether
+``tracing``, ``metrics`` and ``operations`` (which import opentelemetry) are loaded at all.
+"""

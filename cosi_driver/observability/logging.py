@@ -5,7 +5,10 @@ Every event passes :func:`redact` before it is rendered: values of type
 (``secret``, ``password``, ``token``, ``accessSecretKey``...), are replaced by ``***`` at any
 depth. Known secret values registered with :func:`register_secret` (backend admin keys read from
 configuration) are also scrubbed out of free text, such as an exception message from a storage
-SDK that echoes a request.
+SDK that echoes a request; so is the value in any ``secret_key=...`` / ``"password": "..."`` pair
+written into free text, because such text (a rendered traceback, a library's log line) is where
+an unknown secret would surface. Redaction runs after tracebacks are rendered, and on the
+standard library's log records too.
 """
 
 from __future__ import annotations
@@ -14,15 +17,21 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any, TextIO
 
 import structlog
 
 from cosi_driver.core.secret import MASK, Secret
 
-_SECRET_KEY = re.compile(
-    r"(secret|password|passwd|token|credential|private[_-]?key|master[_-]?key|authorization|signature|sas)",
+_SENSITIVE_WORDS = (
+    r"secret|password|passwd|token|credential|private[_-]?key|master[_-]?key|api[_-]?key|authorization"
+    r"|signature|sas"
+)
+_SECRET_KEY = re.compile(f"({_SENSITIVE_WORDS})", re.IGNORECASE)
+# key=value, key: value, "key": "value", 'key'='value' in free text, where the key looks secret.
+_SECRET_PAIR = re.compile(
+    rf"""((?:{_SENSITIVE_WORDS})[\w.-]*["']?\s*[:=]\s*(?:b?["'])?)([^\s"',;&)}}\]]+)""",
     re.IGNORECASE,
 )
 _known_secrets: set[str] = set()
@@ -42,6 +51,8 @@ def _scrub_text(text: str) -> str:
     for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, MASK)
+    if _SECRET_KEY.search(text):
+        text = _SECRET_PAIR.sub(lambda match: match.group(1) + MASK, text)
     return text
 
 
@@ -66,8 +77,13 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
-def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Configure structlog (and route stdlib logging through it) once, at start-up."""
+def configure(
+    level: str = "info", fmt: str = "auto", stream: TextIO | None = None, extra_processors: Sequence[Any] = ()
+) -> None:
+    """Configure structlog (and route stdlib logging through it) once, at start-up.
+
+    ``extra_processors`` run before redaction; tracing adds the trace and span ids with one.
+    """
     out = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
@@ -80,6 +96,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        *extra_processors,
         structlog.processors.format_exc_info,
         redact,
     ]

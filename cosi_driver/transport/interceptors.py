@@ -1,17 +1,20 @@
 """Server interceptors: error recovery and the one log event per RPC.
 
 :class:`RecoveryInterceptor` wraps every unary handler. A core error becomes its gRPC status; any
-other exception becomes INTERNAL with a correlation id, and its traceback goes to the log under
-that id. The process keeps serving. Each call also produces exactly one structured log event with
-the RPC, the resulting code and the duration.
+other exception (a "panic") becomes INTERNAL with a correlation id, and its traceback goes to the
+log under that id. The process keeps serving. Each call also produces exactly one structured log
+event with the RPC, the resulting code, the duration and the ids the request names, and is shown
+to the registered :class:`CallObserver` hooks (metrics, tracing attributes) as a
+:class:`CallRecord`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import grpc
 import structlog
@@ -23,23 +26,59 @@ log = structlog.get_logger("cosi_driver.rpc")
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
-#: Hooks other layers (metrics, tracing) register to see each finished call:
-#: ``hook(rpc, code, seconds, error_or_None)``.
-CallObserver = Callable[[str, grpc.StatusCode, float, BaseException | None], None]
+#: Services whose calls are logged at debug level: probes call them every few seconds.
+QUIET_SERVICES = frozenset({"grpc.health.v1.Health"})
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One RPC as the observers see it; filled in as the call progresses."""
+
+    method: str  # "/cosi.v1alpha1.Provisioner/DriverCreateBucket"
+    rpc: str  # "DriverCreateBucket"
+    ids: dict[str, str] = field(default_factory=dict)  # name, bucket_id, account_id of request and response
+    code: grpc.StatusCode = grpc.StatusCode.OK
+    seconds: float = 0.0
+    error: BaseException | None = None
+    correlation_id: str | None = None  # set only for a panic (an unexpected exception)
+
+    @property
+    def panicked(self) -> bool:
+        return self.correlation_id is not None
+
+    @property
+    def full_method(self) -> str:
+        """The semantic-conventions form of ``rpc.method``: ``service/method`` without the slash."""
+        return self.method.lstrip("/")
+
+
+class CallObserver(Protocol):
+    """A hook that sees every call start and finish. It must be quick and must not raise."""
+
+    def call_started(self, call: CallRecord) -> None: ...
+
+    def call_finished(self, call: CallRecord) -> None: ...
 
 
 def _short_rpc(method: str) -> str:
     return method.rsplit("/", 1)[-1]
 
 
+def _service(method: str) -> str:
+    return method.lstrip("/").split("/", 1)[0]
+
+
 class RecoveryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(
         self,
-        observers: list[CallObserver] | None = None,
+        observers: Collection[CallObserver] = (),
         correlation_id: Callable[[], str] = new_correlation_id,
+        quiet_services: Collection[str] = QUIET_SERVICES,
     ) -> None:
-        self._observers = list(observers or [])
+        self._observers = tuple(observers)
         self._correlation_id = correlation_id
+        self._quiet = frozenset(quiet_services)
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -49,54 +88,102 @@ class RecoveryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        rpc = _short_rpc(handler_call_details.method)
-        return grpc.unary_unary_rpc_method_handler(
-            self._wrap(rpc, handler.unary_unary),
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:  # this runs for every call: wrap once per method
+            return cached[1]
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            self._wrap(method, _service(method) in self._quiet, handler.unary_unary),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
 
-    def _wrap(self, rpc: str, behavior: Handler) -> Handler:
+    def _wrap(self, method: str, quiet: bool, behavior: Handler) -> Handler:
+        rpc = _short_rpc(method)
+        observers = self._observers
+
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            code, message = grpc.StatusCode.OK, ""
-            failure: BaseException | None = None
-            correlation_id: str | None = None
+            call = CallRecord(method, rpc, _ids(request))
+            message = ""
+            for observer in observers:
+                _notify(observer.call_started, call)
             try:
-                return await behavior(request, context)
-            except asyncio.CancelledError:
-                code, message = grpc.StatusCode.CANCELLED, "the caller went away"
-                raise
-            except CosiError as error:
-                failure = error
-                code, message = to_status(error)
-                await context.abort(code, message)
-            except Exception as error:
-                failure = error
-                correlation_id = self._correlation_id()
-                code, message = to_status(error, correlation_id)
-                await context.abort(code, message)
+                try:
+                    response = await behavior(request, context)
+                    call.ids.update(_ids(response, _RESPONSE_IDS))  # the bucket_id a Create made, ...
+                    return response
+                except asyncio.CancelledError:
+                    call.code, message = grpc.StatusCode.CANCELLED, "the caller went away"
+                    raise
+                except grpc.aio.AbortError:
+                    # The handler aborted the call itself (the health service does for an unknown
+                    # service name); the status is already set on the context.
+                    call.code = _context_code(context)
+                    raise
+                except CosiError as error:
+                    call.error = error
+                    call.code, message = to_status(error)
+                except Exception as error:
+                    call.error = error
+                    call.correlation_id = self._correlation_id()
+                    call.code, message = to_status(error, call.correlation_id)
+                # Outside the except blocks, so the AbortError this raises does not chain the
+                # original exception: a tracer recording it would otherwise copy its message.
+                await context.abort(call.code, message)
             finally:
-                elapsed = time.perf_counter() - started
-                fields: dict[str, Any] = {"rpc": rpc, "code": code.name, "duration_ms": round(elapsed * 1000, 3)}
-                fields.update(_ids(request))
-                if correlation_id is not None:
-                    log.error("rpc", error=message, correlation_id=correlation_id, exc_info=failure, **fields)
-                elif failure is not None:
-                    log.warning("rpc", error=message, **fields)
-                else:
-                    log.info("rpc", **fields)
-                for observer in self._observers:
-                    observer(rpc, code, elapsed, failure)
+                call.seconds = time.perf_counter() - started
+                _log(call, message, quiet)
+                for observer in observers:
+                    _notify(observer.call_finished, call)
 
         return guarded
 
 
-def _ids(request: Any) -> dict[str, str]:
-    """The identifying fields of a COSI request, safe to log (never parameters: they may hold secrets)."""
+def _log(call: CallRecord, message: str, quiet: bool) -> None:
+    fields: dict[str, Any] = {"rpc": call.rpc, "code": call.code.name, "duration_ms": round(call.seconds * 1000, 3)}
+    fields.update(call.ids)
+    if call.correlation_id is not None:
+        log.error("rpc", error=message, correlation_id=call.correlation_id, exc_info=call.error, **fields)
+    elif call.error is not None:
+        log.warning("rpc", error=message, **fields)
+    elif quiet:
+        log.debug("rpc", **fields)
+    else:
+        log.info("rpc", **fields)
+
+
+def _notify(hook: Callable[[CallRecord], None], call: CallRecord) -> None:
+    """Run an observer hook; a broken hook is logged, never allowed to fail the call."""
+    try:
+        hook(call)
+    except Exception:
+        log.exception("call observer failed", rpc=call.rpc, observer=type(getattr(hook, "__self__", hook)).__name__)
+
+
+def _context_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    try:
+        code = context.code()
+    except (AttributeError, NotImplementedError):
+        return grpc.StatusCode.UNKNOWN
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if isinstance(code, int):  # some grpcio versions hand back the numeric code
+        return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+    return grpc.StatusCode.UNKNOWN
+
+
+_REQUEST_IDS = ("name", "bucket_id", "account_id")
+_RESPONSE_IDS = ("bucket_id", "account_id")
+
+
+def _ids(message: Any, fields: tuple[str, ...] = _REQUEST_IDS) -> dict[str, str]:
+    """The identifying fields of a COSI message, safe to log (never parameters or credentials)."""
     out = {}
-    for field in ("name", "bucket_id", "account_id"):
-        value = getattr(request, field, "")
+    for name in fields:
+        value = getattr(message, name, "")
         if value:
-            out[field] = str(value)
+            out[name] = str(value)
     return out

@@ -1,4 +1,8 @@
-"""The grpc.aio server on a permission-controlled UNIX socket, and its orderly shutdown."""
+"""The grpc.aio server on a permission-controlled UNIX socket, and its orderly shutdown.
+
+Besides the COSI services it always serves the standard gRPC health service (see
+:mod:`cosi_driver.transport.health`), and gRPC reflection when asked to.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,13 @@ import grpc
 import structlog
 
 from cosi_driver.core.driver import Driver
+from cosi_driver.observability.health import Readiness
 from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
 from cosi_driver.transport import socket as sockets
+from cosi_driver.transport.health import SERVICE_NAME as HEALTH_SERVICE
+from cosi_driver.transport.health import HealthService
 from cosi_driver.transport.interceptors import CallObserver, RecoveryInterceptor
+from cosi_driver.transport.status import new_correlation_id
 
 log = structlog.get_logger("cosi_driver.server")
 
@@ -28,9 +36,12 @@ MAX_MESSAGE_BYTES = 1 << 20
 @dataclass
 class ServerOptions:
     grace_seconds: float = 10.0
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = ()  # outside the recovery interceptor (tracing)
     observers: list[CallObserver] = field(default_factory=list)
     service_hooks: list[ServiceHook] = field(default_factory=list)
+    correlation_id: Callable[[], str] = new_correlation_id  # the trace id when tracing is on
+    readiness: Readiness | None = None  # shared with the HTTP probes; made here when not given
+    reflection: bool = False
 
 
 class CosiServer:
@@ -38,20 +49,26 @@ class CosiServer:
         self.driver = driver
         self.spec = spec
         self.options = options or ServerOptions()
+        self.readiness = self.options.readiness or Readiness(driver)
+        self._health = HealthService(self.readiness)
         self._server: grpc.aio.Server | None = None
         self._inode: int | None = None
         self._stopping: asyncio.Event | None = None
 
     async def start(self) -> None:
         sockets.prepare_path(self.spec.path)
+        recovery = RecoveryInterceptor(self.options.observers, self.options.correlation_id)
         server = grpc.aio.server(
-            interceptors=[*self.options.interceptors, RecoveryInterceptor(self.options.observers)],
+            interceptors=[*self.options.interceptors, recovery],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ],
         )
         v1alpha1.add_to_server(server, self.driver)
+        self._health.add_to(server)
+        if self.options.reflection:
+            _add_reflection(server)
         for hook in self.options.service_hooks:
             hook(server)
         with sockets.creation_mode(sockets.bind_mode(self.spec)):
@@ -70,12 +87,16 @@ class CosiServer:
         await server.start()
         self._server = server
         self._stopping = asyncio.Event()
+        self.readiness.serving = True
+        await self._health.serving()
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight calls finish within the grace period, remove the socket."""
         if self._server is None:
             return
         server, self._server = self._server, None
+        self.readiness.serving = False
+        await self._health.enter_graceful_shutdown()
         await server.stop(self.options.grace_seconds)
         sockets.remove_if_ours(self.spec.path, self._inode)
         await self.driver.close()
@@ -106,3 +127,11 @@ class CosiServer:
             pid=os.getpid(),
         )
         self.request_stop()
+
+
+def _add_reflection(server: grpc.aio.Server) -> None:
+    """Let grpcurl and friends list and describe the services (off by default: it is a debugging aid)."""
+    from grpc_reflection.v1alpha import reflection
+
+    names = (*v1alpha1.SERVICE_NAMES, HEALTH_SERVICE, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
