@@ -18,6 +18,10 @@ COMMANDS = {
     "serve": ("cosi_driver.cli.serve", "serve the COSI Identity and Provisioner services on a UNIX socket"),
     "call": ("cosi_driver.cli.call", "call any COSI driver endpoint from the shell (JSON output)"),
     "docs": ("cosi_driver.cli.docs", "print reference tables (settings, parameters) generated from the code"),
+    "conformance": (
+        "cosi_driver.cli.conformance",
+        "check any COSI driver endpoint against the spec and the real sidecar",
+    ),
 }
 
 
