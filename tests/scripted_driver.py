@@ -30,7 +30,7 @@ FAULTS = frozenset(
         "grant-already-exists",  # a repeated Grant answers ALREADY_EXISTS
         "unknown-on-bad-input",  # no input checks: long names raise inside the servicer (UNKNOWN)
         "delete-refused-while-granted",  # DeleteBucket is FAILED_PRECONDITION while accounts exist
-        "flaky",  # the first two calls of each kind answer UNAVAILABLE
+        "flaky",  # the first two calls of each Provisioner RPC answer UNAVAILABLE
     }
 )
 
@@ -75,11 +75,11 @@ class ScriptedDriver(pb_grpc.IdentityServicer, pb_grpc.ProvisionerServicer):  # 
     def _enter(self, rpc: str, context: Any) -> None:
         with self._lock:
             self.calls.append(rpc)
-            if "flaky" in self.faults:
+            if "flaky" in self.faults and rpc != "DriverGetInfo":
                 seen = self.state.failures.get(rpc, 0)
                 if seen < 2:
                     self.state.failures[rpc] = seen + 1
-                    context.abort(grpc.StatusCode.UNAVAILABLE, f"storage is restarting ({rpc} attempt {seen + 1})")
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "storage is restarting")
 
     def _validate(self, context: Any, **fields: str) -> None:
         if "unknown-on-bad-input" in self.faults:

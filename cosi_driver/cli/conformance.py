@@ -41,27 +41,69 @@ def register(parser: argparse.ArgumentParser) -> None:
         "(default: $COSI_ENDPOINT or unix:///var/lib/cosi/cosi.sock)",
     )
     params = parser.add_argument_group("the classes under test")
-    params.add_argument("--bucket-param", type=key_value, action="append", default=[], metavar="K=V",
-                        help="a BucketClass parameter, sent with every Create (repeat)")  # fmt: skip
-    params.add_argument("--alt-bucket-param", type=key_value, action="append", default=None, metavar="K=V",
-                        help="a second valid BucketClass that differs, for the ALREADY_EXISTS check")  # fmt: skip
-    params.add_argument("--access-param", type=key_value, action="append", default=[], metavar="K=V",
-                        help="a BucketAccessClass parameter for every Grant; it must allow read and write")  # fmt: skip
-    params.add_argument("--read-access-param", type=key_value, action="append", default=None, metavar="K=V",
-                        help="a read-only BucketAccessClass, for the access-mode checks")  # fmt: skip
-    params.add_argument("--write-access-param", type=key_value, action="append", default=None, metavar="K=V",
-                        help="a write-only BucketAccessClass, for the access-mode checks")  # fmt: skip
+    params.add_argument(
+        "--bucket-param",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a BucketClass parameter, sent with every Create (repeat)",
+    )
+    params.add_argument(
+        "--alt-bucket-param",
+        type=key_value,
+        action="append",
+        default=None,
+        metavar="K=V",
+        help="a second valid BucketClass that differs, for the ALREADY_EXISTS check",
+    )
+    params.add_argument(
+        "--access-param",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a BucketAccessClass parameter for every Grant; it must allow read and write",
+    )
+    params.add_argument(
+        "--read-access-param",
+        type=key_value,
+        action="append",
+        default=None,
+        metavar="K=V",
+        help="a read-only BucketAccessClass, for the access-mode checks",
+    )
+    params.add_argument(
+        "--write-access-param",
+        type=key_value,
+        action="append",
+        default=None,
+        metavar="K=V",
+        help="a write-only BucketAccessClass, for the access-mode checks",
+    )
     data = parser.add_argument_group("data path")
-    data.add_argument("--s3-check", action="store_true",
-                      help="use granted credentials on the returned S3 endpoint (needs cosi-driver[s3])")  # fmt: skip
-    data.add_argument("--propagation-seconds", type=float, default=15.0,
-                      help="how long key and policy changes may take to apply (default 15)")  # fmt: skip
+    data.add_argument(
+        "--s3-check",
+        action="store_true",
+        help="use granted credentials on the returned S3 endpoint (needs cosi-driver[s3])",
+    )
+    data.add_argument(
+        "--propagation-seconds",
+        type=float,
+        default=15.0,
+        help="how long key and policy changes may take to apply (default 15)",
+    )
     run = parser.add_argument_group("the run")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds any one call may take (default 30)")
     run.add_argument("--concurrency", type=int, default=8, help="identical calls sent at once (default 8)")
     run.add_argument("--name-prefix", type=_prefix, default="cosi-conformance", help="start of every bucket name")
-    run.add_argument("--focus", action="append", default=[], metavar="PATTERN",
-                     help="run only checks matching a glob or group, e.g. 'grant.*' or grant (repeat)")  # fmt: skip
+    run.add_argument(
+        "--focus",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run only checks matching a glob or group, e.g. 'grant.*' or grant (repeat)",
+    )
     run.add_argument("--skip", action="append", default=[], metavar="PATTERN", help="leave out matching checks")
     run.add_argument("--list", action="store_true", help="list the checks and exit")
     run.add_argument("--json", action="store_true", help="print the report as JSON instead of lines")
