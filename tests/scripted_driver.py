@@ -159,7 +159,7 @@ def add_to_server(servicer: ScriptedDriver, server: Any) -> None:
     pb_grpc.add_ProvisionerServicer_to_server(servicer, server)
 
 
-# -- pytest-grpc hosting (import these fixtures into a test module) --------------------------------
+# -- pytest-grpc hosting: import these fixtures into a test module (they register under their name=) --
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,8 @@ class Scripted:
     address: str  # host:port on 127.0.0.1
 
 
-@pytest.fixture(scope="module")
-def grpc_addr() -> str:
+@pytest.fixture(scope="module", name="grpc_addr")
+def grpc_addr_fixture() -> str:
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
@@ -177,13 +177,13 @@ def grpc_addr() -> str:
     return f"127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="module")
-def grpc_add_to_server() -> Any:
+@pytest.fixture(scope="module", name="grpc_add_to_server")
+def grpc_add_to_server_fixture() -> Any:
     return add_to_server
 
 
-@pytest.fixture(scope="module")
-def grpc_servicer() -> ScriptedDriver:
+@pytest.fixture(scope="module", name="grpc_servicer")
+def grpc_servicer_fixture() -> ScriptedDriver:
     return ScriptedDriver()
 
 

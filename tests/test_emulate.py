@@ -7,7 +7,13 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from tests.scripted_driver import Scripted, grpc_add_to_server, grpc_addr, grpc_servicer, scripted_fixture  # noqa: F401
+from tests.scripted_driver import (  # noqa: F401 - pytest-grpc fixtures
+    Scripted,
+    grpc_add_to_server_fixture,
+    grpc_addr_fixture,
+    grpc_servicer_fixture,
+    scripted_fixture,
+)
 from tests.support import run_cli, start_driver
 
 grpc_max_workers = 4
