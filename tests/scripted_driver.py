@@ -8,7 +8,6 @@ memory and validates input the way the spec asks.
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import pytest
 
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
+from tests.support import free_port_block
 
 NAME = "scripted.cosi-driver.example.com"
 
@@ -170,11 +170,7 @@ class Scripted:
 
 @pytest.fixture(scope="module", name="grpc_addr")
 def grpc_addr_fixture() -> str:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return f"127.0.0.1:{port}"
+    return f"127.0.0.1:{free_port_block(1)}"
 
 
 @pytest.fixture(scope="module", name="grpc_add_to_server")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cosi_driver.testing.conformance.access import credentials_of
-from cosi_driver.testing.conformance.framework import CheckFailed, CheckSkipped, Session, check
+from cosi_driver.testing.conformance.framework import CheckFailed, CheckSkipped, Session, check, params_text
 from cosi_driver.testing.probes import S3Session
 
 PROBE_KEY = "cosi-conformance/probe.txt"
@@ -135,7 +135,7 @@ async def read_mode(session: Session) -> str:
     await reader.must_not("put", name, "cosi-conformance/by-reader.txt")
     await reader.must_not("delete", name, PROBE_KEY)
     await writer.must("get", name, PROBE_KEY)
-    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return params_text(params)
 
 
 @check(
@@ -155,7 +155,7 @@ async def write_mode(session: Session) -> str:
     await writer_only.must("put", name, key, eventually=True)
     await writer_only.must_not("get", name, PROBE_KEY)
     await writer_only.must_not("list", name)
-    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return params_text(params)
 
 
 @check(
