@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,26 @@ import pytest
 import structlog
 from grpc import StatusCode
 
-from cosi_driver.core.driver import Route
+from cosi_driver.core.driver import Driver, Route
 from cosi_driver.core.errors import Unavailable
 from cosi_driver.testing.client import expect_error, s3_secrets
 from tests.conftest import ServeFactory, filesystem_route, make_driver
 from tests.fakes import Instrumented, Rendezvous, gate, hanging, raising
 from tests.support import eventually
+
+
+def count_arrivals(driver: Driver) -> Callable[[], int]:
+    """Count CreateBucket calls as they enter the driver core (before any de-duplication)."""
+    arrived = 0
+    original = driver.create_bucket
+
+    async def counting(*args: Any) -> Any:
+        nonlocal arrived
+        arrived += 1
+        return await original(*args)
+
+    driver.create_bucket = counting  # type: ignore[method-assign]
+    return lambda: arrived
 
 
 @pytest.fixture
@@ -36,18 +51,10 @@ async def test_50_identical_concurrent_creates_make_one_bucket(
     release = asyncio.Event()
     spy(route).before["create_bucket"] = gate(release)
     driver = make_driver(workdir, [route])
-    arrived = 0
-    original = driver.create_bucket
-
-    async def counting(*args: Any) -> Any:
-        nonlocal arrived
-        arrived += 1
-        return await original(*args)
-
-    driver.create_bucket = counting  # type: ignore[method-assign]
+    arrived = count_arrivals(driver)
     client = await serve(driver)
     calls = [asyncio.ensure_future(client.create("bucket-a", deletionPolicy="purge")) for _ in range(50)]
-    await eventually(lambda: arrived == 50, what="all 50 calls to be inside the driver")
+    await eventually(lambda: arrived() == 50, what="all 50 calls to be inside the driver")
     release.set()
     responses = await asyncio.gather(*calls)
     assert {response.bucket_id for response in responses} == {"v1/filesystem/bucket-a"}
@@ -129,11 +136,14 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_shared_operation(
 ) -> None:
     release = asyncio.Event()
     spy(route).before["create_bucket"] = gate(release)
-    client = await serve(make_driver(workdir, [route]))
+    driver = make_driver(workdir, [route])
+    arrived = count_arrivals(driver)
+    client = await serve(driver)
     impatient = asyncio.ensure_future(client.create("bucket-a"))
     await eventually(lambda: spy(route).calls["create_bucket"] > 0, what="the create to reach the backend")
     impatient.cancel()
     retry = asyncio.ensure_future(client.create("bucket-a"))
+    await eventually(lambda: arrived() == 2, what="the retry to reach the driver while the first create runs")
     release.set()
     assert (await retry).bucket_id == "v1/filesystem/bucket-a"
     assert spy(route).calls["create_bucket"] == 1

@@ -18,6 +18,15 @@ COMMANDS = {
     "serve": ("cosi_driver.cli.serve", "serve the COSI Identity and Provisioner services on a UNIX socket"),
     "call": ("cosi_driver.cli.call", "call any COSI driver endpoint from the shell (JSON output)"),
     "docs": ("cosi_driver.cli.docs", "print reference tables (settings, parameters) generated from the code"),
+    "bootstrap": ("cosi_driver.cli.bootstrap", "generate a new driver project that uses cosi-driver as a library"),
+    "emulate": (
+        "cosi_driver.cli.emulate",
+        "replay the v0.2.2 sidecar's calls for a claim and an access; report what users see",
+    ),
+    "conformance": (
+        "cosi_driver.cli.conformance",
+        "check any COSI driver endpoint against the spec and the real sidecar",
+    ),
 }
 
 

@@ -46,7 +46,7 @@ from cosi_driver.core.secret import Secret
 from cosi_driver.core.values import ValueProblem
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from cosi_driver.testing.client import CosiClient, expect_error, s3_secrets
-from cosi_driver.testing.probes import StorageProbe, poll, s3_client
+from cosi_driver.testing.probes import S3Session, StorageProbe
 from cosi_driver.transport.server import CosiServer
 from cosi_driver.transport.socket import SocketSpec
 
@@ -404,53 +404,6 @@ class BackendAcceptanceSuite:
         second = s3_secrets(await harness.cosi.grant(bucket_id, access))
         assert second == first
         assert await S3Session(first, harness.target.propagation_seconds).allowed("put", name, "2.txt")
-
-
-class S3Session:
-    """Exercise credentials from a Grant exactly as a consumer would, at the endpoint they name."""
-
-    def __init__(self, secrets: Mapping[str, str], propagation_seconds: float) -> None:
-        self.secrets = secrets
-        self.propagation_seconds = propagation_seconds
-
-    async def allowed(self, operation: str, bucket: str, key: str | None = None) -> bool:
-        """True if the storage accepted the operation, False if it denied it."""
-        from botocore.exceptions import ClientError
-
-        client = s3_client(
-            self.secrets["endpoint"],
-            self.secrets["accessKeyID"],
-            self.secrets["accessSecretKey"],
-            region=self.secrets["region"],
-        )
-        async with client as s3:
-            try:
-                if operation == "put":
-                    await s3.put_object(Bucket=bucket, Key=key, Body=b"cosi acceptance")
-                elif operation == "get":
-                    await (await s3.get_object(Bucket=bucket, Key=key))["Body"].read()
-                elif operation == "list":
-                    await s3.list_objects_v2(Bucket=bucket)
-                elif operation == "delete":
-                    await s3.delete_object(Bucket=bucket, Key=key)
-                else:  # pragma: no cover - a typo in a test
-                    raise ValueError(operation)
-            except ClientError as error:
-                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                code = error.response.get("Error", {}).get("Code", "")
-                if status in (401, 403) or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-                    return False
-                raise
-        return True
-
-    async def eventually_allowed(self, operation: str, bucket: str, key: str | None = None) -> bool:
-        return await poll(lambda: self.allowed(operation, bucket, key), self.propagation_seconds)
-
-    async def eventually_denied(self, operation: str, bucket: str, key: str | None = None) -> bool:
-        async def denied() -> bool:
-            return not await self.allowed(operation, bucket, key)
-
-        return await poll(denied, self.propagation_seconds)
 
 
 __all__ = ["AcceptanceTarget", "BackendAcceptanceSuite", "Harness", "S3Session"]

@@ -3,13 +3,14 @@
 The suite drives a backend through the driver, then checks the storage itself through a probe:
 did the bucket really go, is the data really still there, is the account really gone. A backend's
 test supplies the probe; S3-speaking systems can start from :class:`S3AdminProbe`.
+:class:`S3Session` exercises granted credentials as a consumer would (acceptance and conformance).
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -156,3 +157,50 @@ async def poll(check: Callable[[], Awaitable[bool]], within: float, interval: fl
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(interval)
+
+
+class S3Session:
+    """Exercise credentials from a Grant exactly as a consumer would, at the endpoint they name."""
+
+    def __init__(self, secrets: Mapping[str, str], propagation_seconds: float) -> None:
+        self.secrets = secrets
+        self.propagation_seconds = propagation_seconds
+
+    async def allowed(self, operation: str, bucket: str, key: str | None = None) -> bool:
+        """True if the storage accepted the operation, False if it denied it."""
+        from botocore.exceptions import ClientError
+
+        client = s3_client(
+            self.secrets["endpoint"],
+            self.secrets["accessKeyID"],
+            self.secrets["accessSecretKey"],
+            region=self.secrets["region"],
+        )
+        async with client as s3:
+            try:
+                if operation == "put":
+                    await s3.put_object(Bucket=bucket, Key=key, Body=b"cosi acceptance")
+                elif operation == "get":
+                    await (await s3.get_object(Bucket=bucket, Key=key))["Body"].read()
+                elif operation == "list":
+                    await s3.list_objects_v2(Bucket=bucket)
+                elif operation == "delete":
+                    await s3.delete_object(Bucket=bucket, Key=key)
+                else:  # pragma: no cover - a typo in a test
+                    raise ValueError(operation)
+            except ClientError as error:
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                code = error.response.get("Error", {}).get("Code", "")
+                if status in (401, 403) or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                    return False
+                raise
+        return True
+
+    async def eventually_allowed(self, operation: str, bucket: str, key: str | None = None) -> bool:
+        return await poll(lambda: self.allowed(operation, bucket, key), self.propagation_seconds)
+
+    async def eventually_denied(self, operation: str, bucket: str, key: str | None = None) -> bool:
+        async def denied() -> bool:
+            return not await self.allowed(operation, bucket, key)
+
+        return await poll(denied, self.propagation_seconds)

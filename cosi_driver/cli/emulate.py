@@ -1,0 +1,94 @@
+"""``cosi-driver emulate``: replay the v0.2.2 sidecar's calls for one claim and one access.
+
+Prints the calls, the Events and statuses a Kubernetes user would see, the Secret the sidecar
+would write (secrets masked unless --show-secrets), and a verdict; exit status 1 when the sidecar
+would have crashed, wedged or been left with something broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from cosi_driver.cli.call import _param as key_value
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint",
+        default=os.environ.get("COSI_ENDPOINT", "unix:///var/lib/cosi/cosi.sock"),
+        help="driver endpoint (default: $COSI_ENDPOINT or unix:///var/lib/cosi/cosi.sock)",
+    )
+    parser.add_argument(
+        "--bucket-param",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a BucketClass parameter (repeat)",
+    )
+    parser.add_argument(
+        "--access-param",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a BucketAccessClass parameter (repeat)",
+    )
+    parser.add_argument(
+        "--deletion-policy",
+        choices=["Delete", "Retain"],
+        default="Delete",
+        help="the BucketClass's deletionPolicy (default Delete)",
+    )
+    parser.add_argument("--authentication-type", choices=["Key", "IAM"], default="Key")
+    parser.add_argument("--driver-name", help="the classes' driverName; default: whatever the driver answers")
+    parser.add_argument(
+        "--delete-order",
+        choices=["claim-first", "access-first"],
+        default="claim-first",
+        help="delete the BucketClaim before its BucketAccess (the sharp edge) or after",
+    )
+    parser.add_argument("--duplicate-creates", type=int, default=1, help="Creates repeated after success (default 1)")
+    parser.add_argument("--duplicate-grants", type=int, default=1, help="Grants repeated after success (default 1)")
+    parser.add_argument(
+        "--max-backoff",
+        type=float,
+        default=30.0,
+        help="cap of the retry backoff in seconds (the sidecar's is 30; lower it for tests)",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=12,
+        help="failures in a row after which an operation is reported as retried forever",
+    )
+    parser.add_argument("--show-secrets", action="store_true", help="print the Secret's values unmasked")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from cosi_driver.testing.emulator import EmulatorOptions, emulate
+
+    options = EmulatorOptions(
+        endpoint=args.endpoint,
+        bucket_params=dict(args.bucket_param),
+        access_params=dict(args.access_param),
+        deletion_policy=args.deletion_policy,
+        authentication_type=args.authentication_type,
+        driver_name=args.driver_name,
+        delete_order=args.delete_order,
+        duplicate_creates=max(0, args.duplicate_creates),
+        duplicate_grants=max(0, args.duplicate_grants),
+        max_backoff=max(0.0, args.max_backoff),
+        max_attempts=max(1, args.max_attempts),
+    )
+    record = asyncio.run(emulate(options))
+    if args.json:
+        print(json.dumps(record.to_json(args.show_secrets), indent=2))
+    else:
+        print(record.to_text(args.show_secrets))
+    return 0 if record.ok else 1

@@ -1,0 +1,8 @@
+"""Every check module, imported in the order the checks run (later checks use earlier results)."""
+
+import importlib
+
+ORDER = ("identity", "buckets", "access", "concurrency", "robustness", "s3")
+
+for _module in ORDER:
+    importlib.import_module(f"cosi_driver.testing.conformance.{_module}")
