@@ -1,0 +1,316 @@
+"""The ``ceph-rgw`` backend: what each COSI call does on a RADOS Gateway.
+
+* Create: S3 CreateBucket as the admin user (so the driver's user owns the bucket), the core's
+  ownership mark as a bucket tag, versioning over S3 and the quota over Admin Ops.
+* Grant: one RGW user per BucketAccess with keys derived from the master key, and one bucket
+  policy statement for it; both steps are idempotent and run side by side.
+* Revoke: the statement goes, the user and its keys go, the objects it uploaded stay.
+* Delete: S3 DeleteBucket after an emptiness check (Pacific deletes a bucket that holds only
+  unfinished multipart uploads, stranding their parts), or Admin Ops' purge.
+* Lookups use Admin Ops ``GET /admin/bucket``, which shows the owner and the tags of any bucket in
+  one request, including buckets the admin user cannot read over S3.
+
+A bucket policy is a single document that PutBucketPolicy replaces wholesale, so every change is
+a read-modify-write under a lock per bucket (shared by all grants and revokes of this driver).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from cosi_driver.backends.ceph import policy
+from cosi_driver.backends.ceph.admin import AdminAccessDenied, AdminCredentials, AdminError, AdminOps
+from cosi_driver.backends.ceph.s3 import S3Clients, client_error_code, translate_s3_errors
+from cosi_driver.backends.ceph.users import Users, account_uid
+from cosi_driver.core.backend import (
+    BackendContext,
+    CreateBucket,
+    DeleteBucket,
+    FoundBucket,
+    GrantAccess,
+    Granted,
+    RevokeAccess,
+)
+from cosi_driver.core.errors import (
+    BucketNotEmpty,
+    CosiError,
+    FailedPrecondition,
+    OutOfRange,
+)
+from cosi_driver.core.options import ConfigProblem
+from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
+
+if TYPE_CHECKING:
+    from cosi_driver.backends.ceph import CephRgwAccessParams, CephRgwBucketParams, CephRgwConfig
+
+T = TypeVar("T")
+
+MARK_TAG = "cosi-driver-claim"
+INT64_MAX = (1 << 63) - 1
+
+
+class CephRgwBackend:
+    def __init__(self, config: CephRgwConfig, context: BackendContext) -> None:
+        self.config = config
+        self.context = context
+        self._describe = f"RGW backend {context.name!r}"
+        tls = _tls(config)
+        self.admin = AdminOps(
+            config.endpoint,
+            self._admin_credentials,
+            region=config.region,
+            admin_entry=config.admin_entry,
+            ssl_context=tls,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            describe=self._describe,
+        )
+        self.s3 = S3Clients(
+            config.endpoint,
+            self._admin_credentials,
+            region=config.region,
+            verify=_s3_verify(config),
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            describe=self._describe,
+        )
+        self.users = Users(self.admin, context.driver_name)
+        self._owner: tuple[str, str] | None = None  # (admin access key id, owner uid)
+
+    def _admin_credentials(self) -> AdminCredentials:
+        try:
+            return AdminCredentials(
+                self.config.admin_access_key_id.get().reveal(), self.config.admin_secret_access_key.get()
+            )
+        except (OSError, ConfigProblem) as error:
+            detail = error.strerror if isinstance(error, OSError) else error.problem
+            raise FailedPrecondition(f"{self._describe} cannot read its admin credentials ({detail})") from None
+
+    # -- the owner ----------------------------------------------------------------------------
+
+    async def _owner_uid(self, *, refresh: bool = False) -> str:
+        """The uid behind the admin keys: it owns our buckets and is named in every policy."""
+        access_key = self._admin_credentials().access_key_id
+        if not refresh and self._owner is not None and self._owner[0] == access_key:
+            return self._owner[1]
+        user = await self.admin.call("GET", "user", {"access-key": access_key})
+        if not isinstance(user, dict) or not user.get("user_id"):
+            raise FailedPrecondition(f"{self._describe}: Admin Ops did not name the user of the admin keys")
+        tenant = str(user.get("tenant") or "")
+        uid = f"{tenant}${user['user_id']}" if tenant else str(user["user_id"])
+        self._owner = (access_key, uid)
+        return uid
+
+    # -- buckets ------------------------------------------------------------------------------
+
+    async def find_bucket(self, name: str) -> FoundBucket | None:
+        info, owner = await _both(self._bucket_info(name), self._owner_uid())
+        if info is None:
+            return None
+        if info.get("owner") != owner:
+            # Not owned by the driver's user: whatever its tags say, it is not ours to touch.
+            return FoundBucket(mark=None)
+        tags = info.get("tagset")
+        return FoundBucket(mark=tags.get(MARK_TAG) if isinstance(tags, dict) else None)
+
+    async def _bucket_info(self, name: str) -> dict[str, Any] | None:
+        try:
+            info = await self.admin.call("GET", "bucket", {"bucket": name})
+        except AdminError as error:
+            if error.code in ("NoSuchBucket", "NoSuchKey"):
+                return None
+            raise
+        return info if isinstance(info, dict) else None
+
+    async def create_bucket(self, request: CreateBucket[CephRgwBucketParams]) -> BucketInfo:
+        params = request.params
+        quota = _quota(params.max_size, params.max_objects)  # refuse before anything is made
+        name = request.name
+        async with self.s3.client() as s3, translate_s3_errors(self._describe, bucket=name):
+            try:
+                await s3.create_bucket(Bucket=name)
+            except Exception as error:
+                # RGW answers 200 when the owner re-creates its own bucket; other S3 servers say so.
+                if client_error_code(error) != "BucketAlreadyOwnedByYou":
+                    raise
+            steps: list[Awaitable[Any]] = [
+                s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": MARK_TAG, "Value": request.mark}]})
+            ]
+            if params.versioning:
+                steps.append(s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"}))
+            if quota is not None:
+                steps.append(self._set_quota(name, quota))
+            await _all(*steps)
+        return S3BucketInfo(region=self.config.region)
+
+    async def _set_quota(self, bucket: str, quota: dict[str, Any]) -> None:
+        # A JSON body takes max_size in bytes; the query form takes max-size-kb and, when that is
+        # left out, silently sets the size limit to 0 (every write refused).
+        await self.admin.call("PUT", "bucket", {"quota": "", "uid": await self._owner_uid(), "bucket": bucket}, quota)
+
+    async def delete_bucket(self, request: DeleteBucket) -> None:
+        name = request.name
+        if request.purge:
+            # One request removes every object, version and unfinished upload whoever wrote it.
+            try:
+                await self.admin.call("DELETE", "bucket", {"bucket": name, "purge-objects": True})
+            except AdminError as error:
+                if error.code not in ("NoSuchBucket", "NoSuchKey"):
+                    raise
+            return
+        async with self.s3.client() as s3, translate_s3_errors(self._describe, bucket=name):
+            detail = await self.s3.contents(s3, name)
+            if detail is not None:
+                raise BucketNotEmpty(name, detail)
+            try:
+                await s3.delete_bucket(Bucket=name)
+            except Exception as error:
+                code = client_error_code(error)
+                if code == "BucketNotEmpty":
+                    raise BucketNotEmpty(name) from None
+                if code != "NoSuchBucket":
+                    raise
+
+    # -- access -------------------------------------------------------------------------------
+
+    async def grant_access(self, request: GrantAccess[CephRgwAccessParams]) -> Granted:
+        uid = account_uid(request.bucket, request.name)
+        keys = self.context.credentials.derive(backend=self.context.name, bucket=request.bucket, account=uid)
+        owner = await self._owner_uid()
+        statements = (
+            policy.owner_statement(owner, request.bucket),
+            *policy.access_statements(uid, request.bucket, request.params.access_mode),
+        )
+        await _both(
+            self.users.ensure(uid, self.users.display_name(request.bucket, request.name), keys),
+            self._update_policy(request.bucket, lambda document: policy.with_statements(document, *statements)),
+        )
+        credentials = S3Credentials(
+            access_key_id=keys.access_key_id,
+            secret_access_key=keys.secret_access_key,
+            endpoint=self.config.public_endpoint or self.config.endpoint,
+            region=self.config.region,
+        )
+        return Granted(account=uid, credentials=credentials, key_version=self.context.credentials.key_version)
+
+    async def revoke_access(self, request: RevokeAccess) -> None:
+        sids = policy.access_sids(request.account)
+        await _both(
+            self._update_policy(
+                request.bucket, lambda document: policy.without_statements(document, *sids), missing_ok=True
+            ),
+            self.users.delete(request.account),
+        )
+
+    async def _update_policy(
+        self, bucket: str, change: Callable[[dict[str, Any]], dict[str, Any]], *, missing_ok: bool = False
+    ) -> None:
+        """Read, change and write the bucket's policy, one change per bucket at a time."""
+        async with (
+            self.context.locks.hold(("ceph-rgw bucket policy", self.config.endpoint, bucket)),
+            self.s3.client() as s3,
+            translate_s3_errors(self._describe, bucket=bucket),
+        ):
+            try:
+                text = (await s3.get_bucket_policy(Bucket=bucket))["Policy"]
+            except Exception as error:
+                code = client_error_code(error)
+                if code == "NoSuchBucket" and missing_ok:
+                    return
+                if code != "NoSuchBucketPolicy":
+                    raise
+                text = None
+            try:
+                document = policy.parse(text)
+            except ValueError:
+                raise FailedPrecondition(
+                    f"bucket {bucket!r} has a bucket policy that is not a JSON object; fix or remove it"
+                ) from None
+            changed = change(document)
+            if changed == document:
+                return
+            try:
+                await s3.put_bucket_policy(Bucket=bucket, Policy=policy.render(changed))
+            except Exception as error:
+                if client_error_code(error) == "NoSuchBucket" and missing_ok:
+                    return
+                raise
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def check_health(self) -> None:
+        try:
+            await self._owner_uid(refresh=True)
+        except AdminAccessDenied:
+            raise await self._diagnose_access_denied() from None
+
+    async def _diagnose_access_denied(self) -> CosiError:
+        """Admin Ops says AccessDenied for bad keys and for missing caps alike; S3 tells them apart."""
+        try:
+            async with self.s3.client() as s3, translate_s3_errors(self._describe):
+                await s3.list_buckets()
+        except CosiError as error:
+            if "AccessDenied" in error.message or "InvalidAccessKeyId" in error.message:
+                return FailedPrecondition(
+                    f"{self._describe}: the gateway rejects the configured admin credentials (S3 and Admin Ops "
+                    "both answer AccessDenied); fix admin_access_key_id / admin_secret_access_key"
+                )
+            return error
+        return FailedPrecondition(
+            f"{self._describe}: the admin credentials are valid but their user lacks the admin caps the driver "
+            "needs; grant them with: radosgw-admin caps add --uid=<admin user> --caps='users=*;buckets=*'"
+        )
+
+    async def close(self) -> None:
+        await _all(self.admin.close(), self.s3.close())
+
+
+def _tls(config: CephRgwConfig) -> ssl.SSLContext | bool:
+    if not config.endpoint.startswith("https://"):
+        return True
+    if not config.verify_tls:
+        return False
+    # An unreadable ca_bundle is an OSError, which the driver reports at start-up naming the backend.
+    return ssl.create_default_context(cafile=str(config.ca_bundle) if config.ca_bundle else None)
+
+
+def _s3_verify(config: CephRgwConfig) -> bool | str:
+    """botocore's form: False, True (system CAs) or the path of a CA bundle."""
+    if not config.verify_tls:
+        return False
+    return str(config.ca_bundle) if config.ca_bundle else True
+
+
+def _quota(max_size: int | None, max_objects: int | None) -> dict[str, Any] | None:
+    if max_size is None and max_objects is None:
+        return None
+    for parameter, value in (("maxSizePerBucket", max_size), ("maxObjectsPerBucket", max_objects)):
+        if value is not None and value > INT64_MAX:
+            raise OutOfRange(f"parameters: {parameter} {value} is larger than RGW's limit of {INT64_MAX}")
+    return {
+        "enabled": True,
+        "check_on_raw": False,
+        "max_size": -1 if max_size is None else max_size,
+        "max_objects": -1 if max_objects is None else max_objects,
+    }
+
+
+async def _all(*steps: Awaitable[Any]) -> list[Any]:
+    """Run independent steps side by side; let every one finish, then raise the first failure.
+
+    Unlike a TaskGroup this raises the step's own (core) error, not an ExceptionGroup, and unlike a
+    bare gather it never leaves a step running, unobserved, after another one failed.
+    """
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:
+        raise next((f for f in failures if isinstance(f, CosiError)), failures[0])
+    return results
+
+
+async def _both(first: Awaitable[T], second: Awaitable[Any]) -> tuple[T, Any]:
+    one, two = await _all(first, second)
+    return one, two
