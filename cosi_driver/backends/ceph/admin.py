@@ -43,15 +43,18 @@ class AdminCredentials:
     secret_access_key: Secret
 
 
-class AdminError(Exception):
-    """An Admin Ops answer other than 2xx, for callers that handle specific codes (404, 409...)."""
+class AdminError(FailedPrecondition):
+    """A 4xx refusal from Admin Ops. Callers handle the codes they expect (``NoSuchUser``...);
+    any other one reaches the caller as FAILED_PRECONDITION naming the request and RGW's code."""
 
-    def __init__(self, method: str, resource: str, status: int, code: str) -> None:
-        super().__init__(f"RGW Admin Ops {method} /{resource} answered {status} {code or '(no code)'}")
-        self.method = method
-        self.resource = resource
+    def __init__(self, describe: str, method: str, resource: str, status: int, rgw_code: str) -> None:
+        super().__init__(f"{describe}: Admin Ops {method} /{resource} answered {status} {rgw_code or '(no code)'}")
         self.status = status
-        self.code = code
+        self.rgw_code = rgw_code
+
+
+class AdminServerError(Unavailable):
+    """A 5xx from Admin Ops: the gateway failed (RGW also answers 500 to racing metadata writes)."""
 
 
 class AdminAccessDenied(FailedPrecondition):
@@ -176,7 +179,9 @@ class AdminOps:
                     "credentials are wrong, or their user lacks the admin caps users=read,write and "
                     "buckets=read,write. Fix admin_access_key_id / admin_secret_access_key or the user's caps"
                 )
-            raise AdminError(method, resource, status, code)
+            if status >= 500:
+                raise AdminServerError(f"{self._describe}: Admin Ops {method} /{resource} answered {status} {code}")
+            raise AdminError(self._describe, method, resource, status, code)
         if not payload:
             return None
         try:

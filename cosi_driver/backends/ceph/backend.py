@@ -120,7 +120,7 @@ class CephRgwBackend:
         try:
             info = await self.admin.call("GET", "bucket", {"bucket": name})
         except AdminError as error:
-            if error.code in ("NoSuchBucket", "NoSuchKey"):
+            if error.rgw_code in ("NoSuchBucket", "NoSuchKey"):
                 return None
             raise
         return info if isinstance(info, dict) else None
@@ -136,14 +136,13 @@ class CephRgwBackend:
                 # RGW answers 200 when the owner re-creates its own bucket; other S3 servers say so.
                 if client_error_code(error) != "BucketAlreadyOwnedByYou":
                     raise
-            steps: list[Awaitable[Any]] = [
-                s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": MARK_TAG, "Value": request.mark}]})
-            ]
+            # One after the other: each rewrites the bucket's metadata object, and RGW answers
+            # concurrent rewrites with 500 UnknownError instead of retrying (measured).
+            await s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": MARK_TAG, "Value": request.mark}]})
             if params.versioning:
-                steps.append(s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"}))
-            if quota is not None:
-                steps.append(self._set_quota(name, quota))
-            await _all(*steps)
+                await s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if quota is not None:
+            await self._set_quota(name, quota)
         return S3BucketInfo(region=self.config.region)
 
     async def _set_quota(self, bucket: str, quota: dict[str, Any]) -> None:
@@ -158,7 +157,7 @@ class CephRgwBackend:
             try:
                 await self.admin.call("DELETE", "bucket", {"bucket": name, "purge-objects": True})
             except AdminError as error:
-                if error.code not in ("NoSuchBucket", "NoSuchKey"):
+                if error.rgw_code not in ("NoSuchBucket", "NoSuchKey"):
                     raise
             return
         async with self.s3.client() as s3, translate_s3_errors(self._describe, bucket=name):

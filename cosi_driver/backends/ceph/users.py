@@ -47,7 +47,7 @@ class Users:
         try:
             user = await self._admin.call("GET", "user", {"uid": uid})
         except AdminError as error:
-            if error.code == "NoSuchUser":
+            if error.rgw_code == "NoSuchUser":
                 return None
             raise
         return user if isinstance(user, dict) else None
@@ -70,12 +70,12 @@ class Users:
             )
             return
         except AdminError as error:
-            if error.code == "KeyExists":
+            if error.rgw_code == "KeyExists":
                 raise FailedPrecondition(
                     f"the access key the driver derives for RGW user {uid!r} already belongs to another RGW "
                     "user; remove that key (radosgw-admin key rm) and the grant will be retried"
                 ) from None
-            if error.code != "UserAlreadyExists":
+            if error.rgw_code != "UserAlreadyExists":
                 raise
         await self._reconcile(uid, keys)
 
@@ -116,7 +116,7 @@ class Users:
         try:
             await self._admin.call("DELETE", "user", {"key": "", "uid": uid, "access-key": access_key_id})
         except AdminError as error:
-            if error.code != "InvalidAccessKeyId":  # Pacific's answer for a key that is already gone
+            if error.rgw_code != "InvalidAccessKeyId":  # Pacific's answer for a key that is already gone
                 raise
 
     async def delete(self, uid: str) -> bool:
@@ -131,9 +131,9 @@ class Users:
             # uploaded into the granted bucket belong to the bucket's users, not to this account.
             await self._admin.call("DELETE", "user", {"uid": uid, "purge-data": False})
         except AdminError as error:
-            if error.code == "NoSuchUser":
+            if error.rgw_code == "NoSuchUser":
                 return False
-            if error.code == "BucketAlreadyExists":
+            if error.rgw_code == "BucketAlreadyExists":
                 raise FailedPrecondition(
                     f"RGW user {uid!r} owns buckets (created outside the driver); move or remove them first"
                 ) from None
