@@ -15,7 +15,7 @@ Written against what servers really do, not what the API reference promises:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cosi_driver.backends.s3kit.errors import error_code, is_missing
@@ -122,15 +122,25 @@ async def _detach_managed_policies(iam: Any, user: str) -> None:
     await asyncio.gather(*(iam.detach_user_policy(UserName=user, PolicyArn=policy["PolicyArn"]) for policy in attached))
 
 
-async def delete_user(iam: Any, user: str, *, known_policies: Iterable[str] = ()) -> bool:
+async def delete_user(
+    iam: Any,
+    user: str,
+    *,
+    known_policies: Iterable[str] = (),
+    verify: Callable[[dict[str, Any]], None] | None = None,
+) -> bool:
     """Remove the user with its policies and every key; False when it was already gone.
 
     ``known_policies`` are inline policy names the caller may have written; they are deleted even
     when the user is gone, because SeaweedFS keeps them for the next user of that name.
+    ``verify`` sees the user before anything is touched and raises to refuse (not our user).
     """
-    if await get_user(iam, user) is None:
+    record = await get_user(iam, user)
+    if record is None:
         await _delete_orphaned_policies(iam, user, known_policies)
         return False
+    if verify is not None:
+        verify(record)
     names, key_ids = await asyncio.gather(inline_policy_names(iam, user), access_key_ids(iam, user))
     await asyncio.gather(
         delete_inline_policies(iam, user, [*names, *known_policies]),
