@@ -25,22 +25,15 @@ import asyncio
 import json
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from cosi_driver.core.errors import DeadlineExceeded, FailedPrecondition, Unavailable
-from cosi_driver.core.secret import Secret
+from cosi_driver.core.credentials import KeyPair
+from cosi_driver.core.errors import FailedPrecondition, PermissionDenied, Unavailable
 
 # Parameters given as a bare flag (``?quota``, ``?key``) are sent as ``name=``, which RGW reads the
 # same way and which signs unambiguously.
 Params = Mapping[str, str | int | bool | None]
-
-
-@dataclass(frozen=True)
-class AdminCredentials:
-    access_key_id: str
-    secret_access_key: Secret
 
 
 class AdminError(FailedPrecondition):
@@ -57,7 +50,7 @@ class AdminServerError(Unavailable):
     """A 5xx from Admin Ops: the gateway failed (RGW also answers 500 to racing metadata writes)."""
 
 
-class AdminAccessDenied(FailedPrecondition):
+class AdminAccessDenied(PermissionDenied):
     """The gateway refused the driver's admin credentials or their caps; the operator must act."""
 
 
@@ -82,13 +75,14 @@ class AdminOps:
     def __init__(
         self,
         endpoint: str,
-        credentials: Callable[[], AdminCredentials],
+        credentials: Callable[[], KeyPair],
         *,
         region: str,
         admin_entry: str = "admin",
         ssl_context: ssl.SSLContext | bool = True,
         connect_timeout: float = 5.0,
-        read_timeout: float = 20.0,
+        read_timeout: float = 30.0,
+        use_proxy_from_env: bool = False,
         describe: str = "RGW",
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
@@ -98,6 +92,7 @@ class AdminOps:
         self._ssl = ssl_context
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._trust_env = use_proxy_from_env
         self._describe = describe
         self._session: Any = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
@@ -107,13 +102,13 @@ class AdminOps:
 
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
-            # trust_env=False: never send admin credentials through an HTTP(S)_PROXY from the
-            # environment. aiohttp sets TCP_NODELAY, without which RGW's replies stall ~40 ms.
+            # Proxies from the environment as for the S3 clients (never for a gateway on this
+            # machine). aiohttp sets TCP_NODELAY, without which RGW's replies stall ~40 ms.
             connector = aiohttp.TCPConnector(ssl=self._ssl, limit=64, keepalive_timeout=15)
             timeout = aiohttp.ClientTimeout(
                 total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
             )
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=self._trust_env)
             self._session_loop = loop
         return self._session
 
@@ -159,8 +154,9 @@ class AdminOps:
                 if attempt == 2:
                     raise Unavailable(f"{self._describe} closed the connection during {method} /{resource}") from None
             except (aiohttp.ServerTimeoutError, TimeoutError):
-                raise DeadlineExceeded(
-                    f"{self._describe} did not answer {method} /{resource} within {self._read_timeout:g}s"
+                raise Unavailable(
+                    f"{self._describe} did not answer Admin Ops {method} /{resource} within "
+                    f"{self._read_timeout:g}s (read timeout)"
                 ) from None
             except aiohttp.ClientSSLError as error:
                 raise Unavailable(

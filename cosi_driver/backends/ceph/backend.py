@@ -2,9 +2,9 @@
 
 * Create: S3 CreateBucket as the admin user (so the driver's user owns the bucket), the core's
   ownership mark as a bucket tag, versioning over S3 and the quota over Admin Ops.
-* Grant: one RGW user per BucketAccess with keys derived from the master key, and one bucket
-  policy statement for it; both steps are idempotent and run side by side.
-* Revoke: the statement goes, the user and its keys go, the objects it uploaded stay.
+* Grant: one RGW user per BucketAccess with keys derived from the master key, and bucket policy
+  statements for it; both steps are idempotent and run side by side.
+* Revoke: the statements go, the user and its keys go, the objects it uploaded stay.
 * Delete: S3 DeleteBucket after an emptiness check (Pacific deletes a bucket that holds only
   unfinished multipart uploads, stranding their parts), or Admin Ops' purge.
 * Lookups use Admin Ops ``GET /admin/bucket``, which shows the owner and the tags of any bucket in
@@ -22,9 +22,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cosi_driver.backends.ceph import policy
-from cosi_driver.backends.ceph.admin import AdminAccessDenied, AdminCredentials, AdminError, AdminOps
-from cosi_driver.backends.ceph.s3 import S3Clients, client_error_code, translate_s3_errors
+from cosi_driver.backends.ceph.admin import AdminAccessDenied, AdminError, AdminOps
 from cosi_driver.backends.ceph.users import Users, account_uid
+from cosi_driver.backends.s3kit.clients import ClientPool, Connection
+from cosi_driver.backends.s3kit.contents import find_content
+from cosi_driver.backends.s3kit.errors import edge, error_code
+from cosi_driver.backends.s3kit.marks import MARK_TAG, write_mark
+from cosi_driver.backends.s3kit.names import check_bucket_name
 from cosi_driver.core.backend import (
     BackendContext,
     CreateBucket,
@@ -34,12 +38,8 @@ from cosi_driver.core.backend import (
     Granted,
     RevokeAccess,
 )
-from cosi_driver.core.errors import (
-    BucketNotEmpty,
-    CosiError,
-    FailedPrecondition,
-    OutOfRange,
-)
+from cosi_driver.core.credentials import KeyPair
+from cosi_driver.core.errors import BucketNotEmpty, CosiError, FailedPrecondition, OutOfRange, PermissionDenied
 from cosi_driver.core.options import ConfigProblem
 from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
 
@@ -48,57 +48,59 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-MARK_TAG = "cosi-driver-claim"
 INT64_MAX = (1 << 63) - 1
+_MISSING_BUCKET = ("NoSuchBucket", "NoSuchKey")  # Admin Ops says NoSuchKey for some missing buckets
 
 
 class CephRgwBackend:
     def __init__(self, config: CephRgwConfig, context: BackendContext) -> None:
         self.config = config
         self.context = context
-        self._describe = f"RGW backend {context.name!r}"
-        tls = _tls(config)
+        self.storage = f"RGW backend {context.name!r}"
+        self.connection = Connection(
+            endpoint=config.endpoint,
+            region=config.region,
+            verify_tls=config.verify_tls,
+            ca_bundle=config.ca_bundle,
+            addressing_style="path",
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+        )
         self.admin = AdminOps(
             config.endpoint,
-            self._admin_credentials,
+            self._admin_keys,
             region=config.region,
             admin_entry=config.admin_entry,
-            ssl_context=tls,
+            ssl_context=_ssl(self.connection),
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
-            describe=self._describe,
+            use_proxy_from_env=not self.connection.is_loopback,
+            describe=self.storage,
         )
-        self.s3 = S3Clients(
-            config.endpoint,
-            self._admin_credentials,
-            region=config.region,
-            verify=_s3_verify(config),
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            describe=self._describe,
-        )
+        self.clients = ClientPool(self._admin_keys)
         self.users = Users(self.admin, context.driver_name)
         self._owner: tuple[str, str] | None = None  # (admin access key id, owner uid)
 
-    def _admin_credentials(self) -> AdminCredentials:
+    def _admin_keys(self) -> KeyPair:
         try:
-            return AdminCredentials(
-                self.config.admin_access_key_id.get().reveal(), self.config.admin_secret_access_key.get()
-            )
+            return KeyPair(self.config.admin_access_key_id.get().reveal(), self.config.admin_secret_access_key.get())
         except (OSError, ConfigProblem) as error:
             detail = error.strerror if isinstance(error, OSError) else error.problem
-            raise FailedPrecondition(f"{self._describe} cannot read its admin credentials ({detail})") from None
+            raise PermissionDenied(f"{self.storage} cannot read its admin credentials ({detail})") from None
+
+    async def _s3(self) -> Any:
+        return await self.clients.s3(self.connection)
 
     # -- the owner ----------------------------------------------------------------------------
 
     async def _owner_uid(self, *, refresh: bool = False) -> str:
         """The uid behind the admin keys: it owns our buckets and is named in every policy."""
-        access_key = self._admin_credentials().access_key_id
+        access_key = self._admin_keys().access_key_id
         if not refresh and self._owner is not None and self._owner[0] == access_key:
             return self._owner[1]
         user = await self.admin.call("GET", "user", {"access-key": access_key})
         if not isinstance(user, dict) or not user.get("user_id"):
-            raise FailedPrecondition(f"{self._describe}: Admin Ops did not name the user of the admin keys")
+            raise FailedPrecondition(f"{self.storage}: Admin Ops did not name the user of the admin keys")
         tenant = str(user.get("tenant") or "")
         uid = f"{tenant}${user['user_id']}" if tenant else str(user["user_id"])
         self._owner = (access_key, uid)
@@ -107,6 +109,7 @@ class CephRgwBackend:
     # -- buckets ------------------------------------------------------------------------------
 
     async def find_bucket(self, name: str) -> FoundBucket | None:
+        check_bucket_name(name)
         info, owner = await _both(self._bucket_info(name), self._owner_uid())
         if info is None:
             return None
@@ -120,72 +123,74 @@ class CephRgwBackend:
         try:
             info = await self.admin.call("GET", "bucket", {"bucket": name})
         except AdminError as error:
-            if error.rgw_code in ("NoSuchBucket", "NoSuchKey"):
+            if error.rgw_code in _MISSING_BUCKET:
                 return None
             raise
         return info if isinstance(info, dict) else None
 
     async def create_bucket(self, request: CreateBucket[CephRgwBucketParams]) -> BucketInfo:
+        name = check_bucket_name(request.name)
         params = request.params
-        quota = _quota(params.max_size, params.max_objects)  # refuse before anything is made
-        name = request.name
-        async with self.s3.client() as s3, translate_s3_errors(self._describe, bucket=name):
+        quota = _quota(params.max_size, params.max_objects)  # refused before anything is made
+        s3 = await self._s3()
+        with edge(f"create bucket {name!r}", self.storage):
             try:
+                # No LocationConstraint: RGW compares it with its zonegroup's api_name, which has
+                # nothing to do with the region the driver reports to consumers.
                 await s3.create_bucket(Bucket=name)
             except Exception as error:
-                # RGW answers 200 when the owner re-creates its own bucket; other S3 servers say so.
-                if client_error_code(error) != "BucketAlreadyOwnedByYou":
+                # RGW answers 200 when the owner re-creates its own bucket; other servers say this.
+                if error_code(error) != "BucketAlreadyOwnedByYou":
                     raise
             # One after the other: each rewrites the bucket's metadata object, and RGW answers
-            # concurrent rewrites with 500 UnknownError instead of retrying (measured).
-            await s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": MARK_TAG, "Value": request.mark}]})
+            # concurrent rewrites with 500 UnknownError instead of retrying them (measured).
+            await write_mark(s3, name, request.mark)
             if params.versioning:
                 await s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         if quota is not None:
-            await self._set_quota(name, quota)
+            # A JSON body takes max_size in bytes; the query form takes max-size-kb and, when that
+            # is left out, silently sets the size limit to 0 (every write refused).
+            owner = await self._owner_uid()
+            await self.admin.call("PUT", "bucket", {"quota": "", "uid": owner, "bucket": name}, quota)
         return S3BucketInfo(region=self.config.region)
 
-    async def _set_quota(self, bucket: str, quota: dict[str, Any]) -> None:
-        # A JSON body takes max_size in bytes; the query form takes max-size-kb and, when that is
-        # left out, silently sets the size limit to 0 (every write refused).
-        await self.admin.call("PUT", "bucket", {"quota": "", "uid": await self._owner_uid(), "bucket": bucket}, quota)
-
     async def delete_bucket(self, request: DeleteBucket) -> None:
-        name = request.name
+        name = check_bucket_name(request.name)
         if request.purge:
-            # One request removes every object, version and unfinished upload whoever wrote it.
+            # One request removes every object, version and unfinished upload, whoever wrote them.
             try:
                 await self.admin.call("DELETE", "bucket", {"bucket": name, "purge-objects": True})
             except AdminError as error:
-                if error.rgw_code not in ("NoSuchBucket", "NoSuchKey"):
+                if error.rgw_code not in _MISSING_BUCKET:
                     raise
             return
-        async with self.s3.client() as s3, translate_s3_errors(self._describe, bucket=name):
-            detail = await self.s3.contents(s3, name)
-            if detail is not None:
-                raise BucketNotEmpty(name, detail)
+        s3 = await self._s3()
+        with edge(f"delete bucket {name!r}", self.storage):
+            held = await find_content(s3, name)
+            if held is not None:
+                raise BucketNotEmpty(name, held)
             try:
                 await s3.delete_bucket(Bucket=name)
             except Exception as error:
-                code = client_error_code(error)
-                if code == "BucketNotEmpty":
+                if error_code(error) == "BucketNotEmpty":  # written to since the check
                     raise BucketNotEmpty(name) from None
-                if code != "NoSuchBucket":
+                if error_code(error) != "NoSuchBucket":
                     raise
 
     # -- access -------------------------------------------------------------------------------
 
     async def grant_access(self, request: GrantAccess[CephRgwAccessParams]) -> Granted:
-        uid = account_uid(request.bucket, request.name)
-        keys = self.context.credentials.derive(backend=self.context.name, bucket=request.bucket, account=uid)
+        bucket = request.bucket
+        uid = account_uid(bucket, request.name)
+        keys = self.context.credentials.derive(backend=self.context.name, bucket=bucket, account=uid)
         owner = await self._owner_uid()
-        statements = (
-            policy.owner_statement(owner, request.bucket),
-            *policy.access_statements(uid, request.bucket, request.params.access_mode),
-        )
+        statements = [
+            policy.owner_statement(owner, bucket),
+            *policy.access_statements(uid, bucket, request.params.access_mode),
+        ]
         await _both(
-            self.users.ensure(uid, self.users.display_name(request.bucket, request.name), keys),
-            self._update_policy(request.bucket, lambda document: policy.with_statements(document, *statements)),
+            self.users.ensure(uid, self.users.display_name(bucket, request.name), keys),
+            self._update_policy(bucket, lambda document: policy.with_statements(document, *statements)),
         )
         credentials = S3Credentials(
             access_key_id=keys.access_key_id,
@@ -208,35 +213,33 @@ class CephRgwBackend:
         self, bucket: str, change: Callable[[dict[str, Any]], dict[str, Any]], *, missing_ok: bool = False
     ) -> None:
         """Read, change and write the bucket's policy, one change per bucket at a time."""
-        async with (
-            self.context.locks.hold(("ceph-rgw bucket policy", self.config.endpoint, bucket)),
-            self.s3.client() as s3,
-            translate_s3_errors(self._describe, bucket=bucket),
-        ):
-            try:
-                text = (await s3.get_bucket_policy(Bucket=bucket))["Policy"]
-            except Exception as error:
-                code = client_error_code(error)
-                if code == "NoSuchBucket" and missing_ok:
+        s3 = await self._s3()
+        async with self.context.locks.hold(("ceph-rgw bucket policy", self.config.endpoint, bucket)):
+            with edge(f"update the policy of bucket {bucket!r}", self.storage):
+                try:
+                    text = (await s3.get_bucket_policy(Bucket=bucket))["Policy"]
+                except Exception as error:
+                    code = error_code(error)
+                    if code == "NoSuchBucket" and missing_ok:
+                        return
+                    if code != "NoSuchBucketPolicy":
+                        raise
+                    text = None
+                try:
+                    document = policy.parse(text)
+                except ValueError:
+                    raise FailedPrecondition(
+                        f"bucket {bucket!r} has a bucket policy that is not a JSON object; fix or remove it"
+                    ) from None
+                changed = change(document)
+                if changed == document:
                     return
-                if code != "NoSuchBucketPolicy":
+                try:
+                    await s3.put_bucket_policy(Bucket=bucket, Policy=policy.render(changed))
+                except Exception as error:
+                    if error_code(error) == "NoSuchBucket" and missing_ok:
+                        return
                     raise
-                text = None
-            try:
-                document = policy.parse(text)
-            except ValueError:
-                raise FailedPrecondition(
-                    f"bucket {bucket!r} has a bucket policy that is not a JSON object; fix or remove it"
-                ) from None
-            changed = change(document)
-            if changed == document:
-                return
-            try:
-                await s3.put_bucket_policy(Bucket=bucket, Policy=policy.render(changed))
-            except Exception as error:
-                if client_error_code(error) == "NoSuchBucket" and missing_ok:
-                    return
-                raise
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -248,39 +251,33 @@ class CephRgwBackend:
 
     async def _diagnose_access_denied(self) -> CosiError:
         """Admin Ops says AccessDenied for bad keys and for missing caps alike; S3 tells them apart."""
+        s3 = await self._s3()
         try:
-            async with self.s3.client() as s3, translate_s3_errors(self._describe):
-                await s3.list_buckets()
-        except CosiError as error:
-            if "AccessDenied" in error.message or "InvalidAccessKeyId" in error.message:
-                return FailedPrecondition(
-                    f"{self._describe}: the gateway rejects the configured admin credentials (S3 and Admin Ops "
+            await s3.list_buckets()
+        except Exception as error:
+            if error_code(error) in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                return PermissionDenied(
+                    f"{self.storage}: the gateway rejects the configured admin credentials (S3 and Admin Ops "
                     "both answer AccessDenied); fix admin_access_key_id / admin_secret_access_key"
                 )
-            return error
-        return FailedPrecondition(
-            f"{self._describe}: the admin credentials are valid but their user lacks the admin caps the driver "
+            with edge("check the admin credentials over S3", self.storage):
+                raise
+        return PermissionDenied(
+            f"{self.storage}: the admin credentials are valid but their user lacks the admin caps the driver "
             "needs; grant them with: radosgw-admin caps add --uid=<admin user> --caps='users=*;buckets=*'"
         )
 
     async def close(self) -> None:
-        await _all(self.admin.close(), self.s3.close())
+        await _all(self.admin.close(), self.clients.close())
 
 
-def _tls(config: CephRgwConfig) -> ssl.SSLContext | bool:
-    if not config.endpoint.startswith("https://"):
-        return True
-    if not config.verify_tls:
-        return False
+def _ssl(connection: Connection) -> ssl.SSLContext | bool:
+    """aiohttp's form of the connection's TLS settings (the S3 clients take botocore's)."""
+    verify = connection.verify
+    if verify is False or not connection.endpoint.startswith("https://"):
+        return verify is not False
     # An unreadable ca_bundle is an OSError, which the driver reports at start-up naming the backend.
-    return ssl.create_default_context(cafile=str(config.ca_bundle) if config.ca_bundle else None)
-
-
-def _s3_verify(config: CephRgwConfig) -> bool | str:
-    """botocore's form: False, True (system CAs) or the path of a CA bundle."""
-    if not config.verify_tls:
-        return False
-    return str(config.ca_bundle) if config.ca_bundle else True
+    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
 
 
 def _quota(max_size: int | None, max_objects: int | None) -> dict[str, Any] | None:

@@ -1,13 +1,15 @@
-"""Bucket policy documents: one statement per granted RGW user, plus one for the bucket's owner.
+"""Bucket policy documents: statements per granted RGW user, plus one for the bucket's owner.
 
-Pure functions over the JSON document, so the read-modify-write in the backend stays small and
-these rules are testable without a gateway:
+Pure functions over the JSON document, so the read-modify-write in the backend stays small. The
+rules, each measured on Pacific:
 
-* A grant's statement gives its user exactly the access mode asked for, on that bucket only.
-* The owner statement is in every document the driver writes. RGW (Pacific has no
-  BucketOwnerEnforced) ties each object to its uploader, so without it the bucket owner, i.e. the
-  driver, could not read, list the versions of or purge objects its grantees uploaded, and
-  after a revoke nobody but the other grantees could.
+* A grant allows its user the shared S3 actions of its access mode (:mod:`s3kit.policy`), on
+  that bucket only, and explicitly denies the rest of what the uploader of an object gets from the
+  object's ACL: without the Deny a write-only user reads back what it wrote, and any grantee could
+  make its uploads public with PutObjectAcl. RGW, unlike SeaweedFS, evaluates Deny.
+* The owner statement is in every document the driver writes. RGW ties each object to its
+  uploader (no BucketOwnerEnforced in Pacific), so without it the bucket owner, i.e. the driver,
+  could not read or list the versions of objects its grantees uploaded, before or after a revoke.
 * Statements the driver did not write (an operator's own additions) are kept as they are.
 * Statements are told apart by ``Sid``; AWS allows only ASCII letters and digits there.
 """
@@ -17,78 +19,59 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cosi_driver.backends.s3kit.policy import VERSION, actions_for
 from cosi_driver.core.params import AccessMode
 
-VERSION = "2012-10-17"
 OWNER_SID = "CosiDriverBucketOwner"
 _ACCESS_SID_PREFIX = "CosiDriverAccess"
-
-# Reading: objects (and their versions) and the listing. Writing: creating, overwriting and
-# deleting objects, including multipart uploads (authorised by s3:PutObject) and their clean-up.
-# Neither lets the user change the bucket's policy, versioning, tags or quota.
-_BOTH = ("s3:GetBucketLocation",)
-_READ = ("s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions")
-_WRITE = (
-    "s3:PutObject",
-    "s3:DeleteObject",
-    "s3:DeleteObjectVersion",
-    "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
-)
-# RGW lets an object's uploader read it and change its ACL through the object's ACL, whatever
-# the bucket policy allows; only an explicit Deny overrides that. Without it a write-only user
-# reads back what it wrote, and any grantee could make its uploads public.
 _ACL_WRITES = ("s3:PutObjectAcl", "s3:PutObjectVersionAcl")
 
 
-def actions(mode: AccessMode) -> list[str]:
-    chosen = list(_BOTH)
-    if mode.can_read:
-        chosen += _READ
-    if mode.can_write:
-        chosen += _WRITE
-    return chosen
-
-
-def denied_actions(mode: AccessMode) -> list[str]:
-    denied = [] if mode.can_read else list(_READ)
-    if not mode.can_write:
-        denied += _WRITE
-    return [*denied, *_ACL_WRITES]
-
-
 def principal(uid: str) -> str:
-    """The principal ARN RGW expects: ``arn:aws:iam::<tenant>:user/<uid>``; no tenant here."""
+    """The principal ARN RGW expects: ``arn:aws:iam::<tenant>:user/<uid>`` (empty tenant here)."""
     tenant, _, name = uid.rpartition("$")
     return f"arn:aws:iam::{tenant}:user/{name}"
 
 
-def access_sids(uid: str) -> tuple[str, str]:
-    """The Sids of a grant's Allow and Deny statements."""
+def access_sids(uid: str) -> tuple[str, str, str]:
+    """The Sids of a grant's statements: bucket-level Allow, object-level Allow, Deny."""
     base = _ACCESS_SID_PREFIX + "".join(char for char in uid if char.isascii() and char.isalnum())
-    return base, base + "Deny"
+    return base + "Bucket", base + "Objects", base + "Deny"
 
 
-def _statement(sid: str, uid: str, bucket: str, granted: list[str], effect: str = "Allow") -> dict[str, Any]:
+def _arns(bucket: str) -> list[str]:
+    return [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+
+
+def _statement(sid: str, uid: str, effect: str, actions: list[str], resources: list[str]) -> dict[str, Any]:
     return {
         "Sid": sid,
         "Effect": effect,
         "Principal": {"AWS": [principal(uid)]},
-        "Action": granted,
-        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        "Action": actions,
+        "Resource": resources,
     }
 
 
 def owner_statement(owner: str, bucket: str) -> dict[str, Any]:
-    return _statement(OWNER_SID, owner, bucket, ["s3:*"])
+    return _statement(OWNER_SID, owner, "Allow", ["s3:*"], _arns(bucket))
 
 
-def access_statements(uid: str, bucket: str, mode: AccessMode) -> tuple[dict[str, Any], dict[str, Any]]:
-    allow, deny = access_sids(uid)
-    return (
-        _statement(allow, uid, bucket, actions(mode)),
-        _statement(deny, uid, bucket, denied_actions(mode), effect="Deny"),
-    )
+def denied_actions(mode: AccessMode) -> list[str]:
+    """What the other modes allow and this one does not, plus changing object ACLs."""
+    allowed = {action for part in actions_for(mode) for action in part}
+    others = [action for other in AccessMode for part in actions_for(other) for action in part]
+    return [*dict.fromkeys(action for action in others if action not in allowed), *_ACL_WRITES]
+
+
+def access_statements(uid: str, bucket: str, mode: AccessMode) -> list[dict[str, Any]]:
+    bucket_sid, objects_sid, deny_sid = access_sids(uid)
+    bucket_actions, object_actions = actions_for(mode)
+    return [
+        _statement(bucket_sid, uid, "Allow", bucket_actions, [f"arn:aws:s3:::{bucket}"]),
+        _statement(objects_sid, uid, "Allow", object_actions, [f"arn:aws:s3:::{bucket}/*"]),
+        _statement(deny_sid, uid, "Deny", denied_actions(mode), _arns(bucket)),
+    ]
 
 
 def parse(text: str | None) -> dict[str, Any]:
@@ -127,10 +110,3 @@ def with_statements(document: dict[str, Any], *statements: dict[str, Any]) -> di
 
 def without_statements(document: dict[str, Any], *sids: str) -> dict[str, Any]:
     return {**document, "Statement": [s for s in document["Statement"] if _sid(s) not in sids]}
-
-
-def statement(document: dict[str, Any], sid: str) -> dict[str, Any] | None:
-    for candidate in document["Statement"]:
-        if _sid(candidate) == sid:
-            return dict(candidate)
-    return None
