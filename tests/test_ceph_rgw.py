@@ -360,3 +360,28 @@ async def test_an_admin_user_without_caps_is_reported_as_such(drivers: Harnesses
         assert "lacks the admin caps" in reports[0].detail
     finally:
         await radosgw_admin(rgw, "user", "rm", f"--uid={uid}", "--purge-data")
+
+
+async def test_an_admin_user_with_only_users_and_buckets_caps_is_enough(drivers: Harnesses) -> None:
+    # What the README tells operators to grant: users=*;buckets=*, nothing else.
+    rgw = drivers.rgw
+    uid = "cosi-test-minimal-caps"
+    await radosgw_admin(
+        rgw, "user", "create", f"--uid={uid}", "--display-name=minimal caps", "--max-buckets=0",
+        "--access-key=MINCAPSKEY0000000001", "--secret=mincapssecret", "--caps=users=*;buckets=*",
+    )  # fmt: skip
+    try:
+        h = await drivers.start(
+            admin_access_key_id={"value": "MINCAPSKEY0000000001"},
+            admin_secret_access_key={"value": "mincapssecret"},
+        )
+        name = h.new_name()
+        bucket_id = (await h.create(name, maxObjectsPerBucket="10", versioning="true")).bucket_id
+        granted = await h.cosi.grant(bucket_id, h.new_name("ba"))
+        assert await S3Session(s3_secrets(granted), 5).eventually_allowed("put", name, "x.txt")
+        await h.cosi.revoke(bucket_id, granted.account_id)
+        await h.cosi.delete(bucket_id, versioning="true", maxObjectsPerBucket="10", deletionPolicy="purge")
+        assert not await h.target.probe.bucket_exists(name)
+        assert h.server is not None and (await h.server.driver.check_health())[0].ok
+    finally:
+        await radosgw_admin(rgw, "user", "rm", f"--uid={uid}", "--purge-data")
