@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 INT64_MAX = (1 << 63) - 1
+_ABSENT_MEMORY = 1024
 _MISSING_BUCKET = ("NoSuchBucket", "NoSuchKey")  # Admin Ops says NoSuchKey for some missing buckets
 
 
@@ -80,6 +81,10 @@ class CephRgwBackend:
         self.clients = ClientPool(self._admin_keys)
         self.users = Users(self.admin, context.driver_name)
         self._owner: tuple[str, str] | None = None  # (admin access key id, owner uid)
+        # Buckets the latest lookup found missing (insertion-ordered, bounded). The core looks a
+        # bucket up right before creating it, so a create can tag a bucket it made fresh without
+        # first reading the tags it cannot have yet.
+        self._absent: dict[str, None] = {}
 
     def _admin_keys(self) -> KeyPair:
         try:
@@ -112,6 +117,9 @@ class CephRgwBackend:
         check_bucket_name(name)
         info, owner = await _both(self._bucket_info(name), self._owner_uid())
         if info is None:
+            self._absent[name] = None
+            while len(self._absent) > _ABSENT_MEMORY:
+                self._absent.pop(next(iter(self._absent)))
             return None
         if info.get("owner") != owner:
             # Not owned by the driver's user: whatever its tags say, it is not ours to touch.
@@ -144,7 +152,11 @@ class CephRgwBackend:
                     raise
             # One after the other: each rewrites the bucket's metadata object, and RGW answers
             # concurrent rewrites with 500 UnknownError instead of retrying them (measured).
-            await write_mark(s3, name, request.mark)
+            if name in self._absent:
+                await s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": MARK_TAG, "Value": request.mark}]})
+            else:
+                await write_mark(s3, name, request.mark)  # a retry: keep tags others may have added
+            self._absent.pop(name, None)
             if params.versioning:
                 await s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         if quota is not None:
@@ -166,14 +178,21 @@ class CephRgwBackend:
             return
         s3 = await self._s3()
         with edge(f"delete bucket {name!r}", self.storage):
-            held = await find_content(s3, name)
-            if held is not None:
-                raise BucketNotEmpty(name, held)
+            # RGW's DeleteBucket refuses objects, old versions and delete markers itself, but not
+            # unfinished multipart uploads (it deletes the bucket and strands their parts).
+            try:
+                uploads = await s3.list_multipart_uploads(Bucket=name, MaxUploads=1)
+            except Exception as error:
+                if error_code(error) == "NoSuchBucket":
+                    return
+                raise
+            if uploads.get("Uploads"):
+                raise BucketNotEmpty(name, "it holds unfinished multipart uploads")
             try:
                 await s3.delete_bucket(Bucket=name)
             except Exception as error:
-                if error_code(error) == "BucketNotEmpty":  # written to since the check
-                    raise BucketNotEmpty(name) from None
+                if error_code(error) == "BucketNotEmpty":
+                    raise BucketNotEmpty(name, await find_content(s3, name) or "it holds objects") from None
                 if error_code(error) != "NoSuchBucket":
                     raise
 

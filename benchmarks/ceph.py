@@ -1,0 +1,186 @@
+"""Ceph RGW: a bucket's whole life through the driver vs the same storage calls made directly.
+
+One cycle is Create (with the ownership tag) + Grant (one user with a key and a policy statement)
++ Revoke + Delete. Through the driver it is four gRPC calls to ``cosi-driver serve`` with the
+``ceph-rgw`` backend; directly it is the state-changing RGW calls a careful script would make
+(CreateBucket, PutBucketTagging, PUT /admin/user, PutBucketPolicy, PutBucketPolicy,
+DELETE /admin/user, DeleteBucket), sequentially, over long-lived clients, in the same run against
+the same gateway. The driver adds the lookups that make it idempotent and safe (bucket owner and
+mark, the current policy, the user's mark, emptiness), its intent record, and gRPC.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+
+from benchmarks.harness import SHARED, child, driver_args, driver_env, scratch
+from benchmarks.report import Report
+from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
+from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
+
+KIT = SHARED / "ceph"
+MASTER_KEY = "benchmark-master-key-0123456789abcdefghijklmnopqrstuvwxyz"
+WARMUP, CYCLES, ROUNDS = 5, 40, 3
+
+
+def _exports(text: str) -> dict[str, str]:
+    pairs = (line[len("export ") :].split("=", 1) for line in text.splitlines() if line.startswith("export "))
+    return {key: value.strip("'\"") for key, value in pairs}
+
+
+def _start_rgw(directory: Path) -> dict[str, str] | str:
+    """The kit's exports, or why the gateway could not be had."""
+    if not (KIT / "start-ceph-rgw.sh").exists():
+        return f"the Ceph kit is not at {KIT}"
+    if os.geteuid() != 0:
+        return "the Ceph kit needs root"
+    from tests.support import free_port_block
+
+    port = free_port_block(1)
+    while 6800 <= port <= 7300:
+        port = free_port_block(1)
+    env = {**os.environ, "CEPH_RGW_DIR": str(directory), "CEPH_RGW_PORT": str(port)}
+    started = subprocess.run(
+        [str(KIT / "start-ceph-rgw.sh")], capture_output=True, text=True, env=env, timeout=900, check=False
+    )
+    if started.returncode != 0:
+        return f"start-ceph-rgw.sh failed: {started.stderr.strip().splitlines()[-1:]}"
+    return {**_exports(started.stdout), "CEPH_RGW_DIR": str(directory)}
+
+
+async def _timed(cycle: Callable[[int], Awaitable[None]], start: int) -> list[float]:
+    for n in range(start, start + WARMUP):
+        await cycle(n)
+    times = []
+    for n in range(start + WARMUP, start + WARMUP + CYCLES):
+        began = time.perf_counter()
+        await cycle(n)
+        times.append(time.perf_counter() - began)
+    return times
+
+
+async def run(report: Report) -> None:
+    state = Path(tempfile.mkdtemp(prefix="cosi-bench-ceph-", dir="/tmp"))
+    rgw = _start_rgw(state / "rgw")
+    if isinstance(rgw, str):
+        report.skip("Create+Grant+Revoke+Delete, ceph-rgw", rgw)
+        return
+    try:
+        await _compare(report, rgw)
+    finally:
+        _stop_rgw(state)
+
+
+def _stop_rgw(state: Path) -> None:
+    env = {**os.environ, "CEPH_RGW_DIR": str(state / "rgw")}
+    subprocess.run([str(KIT / "stop-ceph-rgw.sh")], env=env, capture_output=True, timeout=120, check=False)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+async def _compare(report: Report, rgw: dict[str, str]) -> None:
+    with scratch() as work:
+        env = driver_env(
+            work,
+            COSI_DRIVER_BACKEND="ceph-rgw",
+            COSI_DRIVER_BACKEND_ENDPOINT=rgw["CEPH_RGW_ENDPOINT"],
+            COSI_DRIVER_BACKEND_ADMIN_ACCESS_KEY_ID=rgw["CEPH_RGW_ADMIN_ACCESS_KEY"],
+            COSI_DRIVER_BACKEND_ADMIN_SECRET_ACCESS_KEY=rgw["CEPH_RGW_ADMIN_SECRET_KEY"],
+            COSI_DRIVER_MASTER_KEY=MASTER_KEY,
+        )
+        del env["COSI_DRIVER_BACKEND_ROOT"]
+        endpoint = f"unix://{work}/cosi.sock"
+        driver_times: list[float] = []
+        direct_times: list[float] = []
+        async with (
+            child(driver_args(), env, work / "cosi.sock"),
+            grpc.aio.insecure_channel(endpoint) as channel,
+            Direct(rgw) as direct,
+        ):
+            stub = pb_grpc.ProvisionerStub(channel)
+
+            async def through_driver(n: int) -> None:
+                created = await stub.DriverCreateBucket(pb.DriverCreateBucketRequest(name=f"bench-driver-{n}"))
+                granted = await stub.DriverGrantBucketAccess(
+                    pb.DriverGrantBucketAccessRequest(
+                        bucket_id=created.bucket_id, name=f"ba-{n}", authentication_type=pb.Key
+                    )
+                )
+                await stub.DriverRevokeBucketAccess(
+                    pb.DriverRevokeBucketAccessRequest(bucket_id=created.bucket_id, account_id=granted.account_id)
+                )
+                await stub.DriverDeleteBucket(pb.DriverDeleteBucketRequest(bucket_id=created.bucket_id))
+
+            for round_ in range(ROUNDS):  # alternate, so drift on the machine hits both alike
+                driver_times += await _timed(through_driver, round_ * 1000)
+                direct_times += await _timed(direct.cycle, round_ * 1000)
+    ours, theirs = statistics.median(driver_times), statistics.median(direct_times)
+    note = f"median of {len(driver_times)} cycles"
+    report.figure("Create+Grant+Revoke+Delete via driver, ceph-rgw", f"{ours * 1000:.1f} ms", note)
+    report.figure("same RGW calls made directly", f"{theirs * 1000:.1f} ms", "sequential, long-lived clients")
+    report.figure("ratio driver / direct", f"{ours / theirs:.2f}x", "target <= 1.10x")
+
+
+class Direct:
+    """The same storage calls, made straight against RGW with aioboto3 and signed Admin Ops."""
+
+    def __init__(self, rgw: dict[str, str]) -> None:
+        self.rgw = rgw
+
+    async def __aenter__(self) -> Direct:
+        import aioboto3
+        from botocore.config import Config
+
+        from cosi_driver.backends.ceph.admin import AdminOps
+        from cosi_driver.core.credentials import KeyPair
+        from cosi_driver.core.secret import Secret
+
+        keys = KeyPair(self.rgw["CEPH_RGW_ADMIN_ACCESS_KEY"], Secret(self.rgw["CEPH_RGW_ADMIN_SECRET_KEY"]))
+        session = aioboto3.Session(
+            aws_access_key_id=keys.access_key_id,
+            aws_secret_access_key=keys.secret_access_key.reveal(),
+            region_name="us-east-1",
+        )
+        config = Config(s3={"addressing_style": "path"}, proxies={})
+        self._manager = session.client("s3", endpoint_url=self.rgw["CEPH_RGW_ENDPOINT"], config=config)
+        self.s3 = await self._manager.__aenter__()
+        self.admin = AdminOps(self.rgw["CEPH_RGW_ENDPOINT"], lambda: keys, region="us-east-1")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.admin.close()
+        await self._manager.__aexit__(None, None, None)
+
+    async def cycle(self, n: int) -> None:
+        bucket, uid = f"bench-direct-{n}", f"bench-direct-user-{n}"
+        owner = self.rgw["CEPH_RGW_ADMIN_UID"]
+        await self.s3.create_bucket(Bucket=bucket)
+        await self.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "owner", "Value": "bench"}]})
+        await self.admin.call(
+            "PUT",
+            "user",
+            {"uid": uid, "display-name": uid, "access-key": f"BENCHKEY{n:012d}", "secret-key": "s" * 40,
+             "max-buckets": -1, "generate-key": False},
+        )  # fmt: skip
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:aws:iam:::user/{uid}"]},
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        }
+        owner_statement = {**statement, "Principal": {"AWS": [f"arn:aws:iam:::user/{owner}"]}, "Action": ["s3:*"]}
+        granted = {"Version": "2012-10-17", "Statement": [owner_statement, statement]}
+        await self.s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(granted, separators=(",", ":")))
+        revoked = {"Version": "2012-10-17", "Statement": [owner_statement]}
+        await self.s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(revoked, separators=(",", ":")))
+        await self.admin.call("DELETE", "user", {"uid": uid})
+        await self.s3.delete_bucket(Bucket=bucket)
