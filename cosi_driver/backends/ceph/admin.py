@@ -172,8 +172,8 @@ class AdminOps:
             if status == 403 and code == "AccessDenied":
                 raise AdminAccessDenied(
                     f"{self._describe} refused Admin Ops {method} /{resource} (403 AccessDenied): the admin "
-                    "credentials are wrong, or their user lacks the admin caps users=read,write and "
-                    "buckets=read,write. Fix admin_access_key_id / admin_secret_access_key or the user's caps"
+                    "credentials are wrong, or their user lacks the admin caps users=* and buckets=*. "
+                    "Fix admin_access_key_id / admin_secret_access_key or the user's caps"
                 )
             if status >= 500:
                 raise AdminServerError(f"{self._describe}: Admin Ops {method} /{resource} answered {status} {code}")
