@@ -15,50 +15,26 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
-from benchmarks.harness import SHARED, child, driver_args, driver_env, scratch
+from benchmarks.harness import child, driver_args, driver_env, scratch
 from benchmarks.report import Report
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
 
-KIT = SHARED / "ceph"
+if TYPE_CHECKING:
+    from tests.fixtures.ceph import CephRgw
+
 MASTER_KEY = "benchmark-master-key-0123456789abcdefghijklmnopqrstuvwxyz"
 WARMUP, CYCLES, ROUNDS = 5, 40, 3
 RAM_DISK = "/dev/shm" if os.path.isdir("/dev/shm") else None  # to show what the state store's fsyncs cost
-
-
-def _exports(text: str) -> dict[str, str]:
-    pairs = (line[len("export ") :].split("=", 1) for line in text.splitlines() if line.startswith("export "))
-    return {key: value.strip("'\"") for key, value in pairs}
-
-
-def _start_rgw(directory: Path) -> dict[str, str] | str:
-    """The kit's exports, or why the gateway could not be had."""
-    if not (KIT / "start-ceph-rgw.sh").exists():
-        return f"the Ceph kit is not at {KIT}"
-    if os.geteuid() != 0:
-        return "the Ceph kit needs root"
-    from tests.support import free_port_block
-
-    port = free_port_block(1)
-    while 6800 <= port <= 7300:
-        port = free_port_block(1)
-    env = {**os.environ, "CEPH_RGW_DIR": str(directory), "CEPH_RGW_PORT": str(port)}
-    started = subprocess.run(
-        [str(KIT / "start-ceph-rgw.sh")], capture_output=True, text=True, env=env, timeout=900, check=False
-    )
-    if started.returncode != 0:
-        return f"start-ceph-rgw.sh failed: {started.stderr.strip().splitlines()[-1:]}"
-    return {**_exports(started.stdout), "CEPH_RGW_DIR": str(directory)}
 
 
 async def _timed(cycle: Callable[[int], Awaitable[None]], start: int) -> list[float]:
@@ -73,24 +49,21 @@ async def _timed(cycle: Callable[[int], Awaitable[None]], start: int) -> list[fl
 
 
 async def run(report: Report) -> None:
-    state = Path(tempfile.mkdtemp(prefix="cosi-bench-ceph-", dir="/tmp"))
-    rgw = _start_rgw(state / "rgw")
+    from tests.fixtures.ceph import start_rgw, stop_rgw
+
+    state = Path(tempfile.mkdtemp(prefix="cosi-bench-ceph-", dir="/tmp")) / "rgw"
+    rgw = start_rgw(state)
     if isinstance(rgw, str):
-        report.skip("Create+Grant+Revoke+Delete, ceph-rgw", rgw)
+        stop_rgw(state)
+        report.skip("Create+Grant+Revoke+Delete, ceph-rgw", rgw.splitlines()[0])
         return
     try:
         await _compare(report, rgw)
     finally:
-        _stop_rgw(state)
+        stop_rgw(state)
 
 
-def _stop_rgw(state: Path) -> None:
-    env = {**os.environ, "CEPH_RGW_DIR": str(state / "rgw")}
-    subprocess.run([str(KIT / "stop-ceph-rgw.sh")], env=env, capture_output=True, timeout=120, check=False)
-    shutil.rmtree(state, ignore_errors=True)
-
-
-async def _compare(report: Report, rgw: dict[str, str]) -> None:
+async def _compare(report: Report, rgw: CephRgw) -> None:
     with scratch() as work, tempfile.TemporaryDirectory(dir=RAM_DISK) as ram:
         stores = {"disk": work / "state", "tmpfs": Path(ram) / "state"}
         times: dict[str, list[float]] = {"disk": [], "tmpfs": [], "direct": [], "lookups": []}
@@ -112,14 +85,14 @@ async def _compare(report: Report, rgw: dict[str, str]) -> None:
     report.figure("ratio driver (state on tmpfs) / direct with the lookups", f"{tmpfs / looked:.2f}x", "gRPC and core")
 
 
-async def _through_driver(rgw: dict[str, str], work: Path, state: Path, start: int) -> list[float]:
+async def _through_driver(rgw: CephRgw, work: Path, state: Path, start: int) -> list[float]:
     env = driver_env(
         work,
         COSI_DRIVER_STATE_DIR=str(state),
         COSI_DRIVER_BACKEND="ceph-rgw",
-        COSI_DRIVER_BACKEND_ENDPOINT=rgw["CEPH_RGW_ENDPOINT"],
-        COSI_DRIVER_BACKEND_ADMIN_ACCESS_KEY_ID=rgw["CEPH_RGW_ADMIN_ACCESS_KEY"],
-        COSI_DRIVER_BACKEND_ADMIN_SECRET_ACCESS_KEY=rgw["CEPH_RGW_ADMIN_SECRET_KEY"],
+        COSI_DRIVER_BACKEND_ENDPOINT=rgw.endpoint,
+        COSI_DRIVER_BACKEND_ADMIN_ACCESS_KEY_ID=rgw.admin_access_key,
+        COSI_DRIVER_BACKEND_ADMIN_SECRET_ACCESS_KEY=rgw.admin_secret_key,
         COSI_DRIVER_MASTER_KEY=MASTER_KEY,
     )
     del env["COSI_DRIVER_BACKEND_ROOT"]
@@ -145,7 +118,7 @@ async def _through_driver(rgw: dict[str, str], work: Path, state: Path, start: i
 class Direct:
     """The same storage calls, made straight against RGW with aioboto3 and signed Admin Ops."""
 
-    def __init__(self, rgw: dict[str, str]) -> None:
+    def __init__(self, rgw: CephRgw) -> None:
         self.rgw = rgw
 
     async def __aenter__(self) -> Direct:
@@ -156,16 +129,16 @@ class Direct:
         from cosi_driver.core.credentials import KeyPair
         from cosi_driver.core.secret import Secret
 
-        keys = KeyPair(self.rgw["CEPH_RGW_ADMIN_ACCESS_KEY"], Secret(self.rgw["CEPH_RGW_ADMIN_SECRET_KEY"]))
+        keys = KeyPair(self.rgw.admin_access_key, Secret(self.rgw.admin_secret_key))
         session = aioboto3.Session(
             aws_access_key_id=keys.access_key_id,
             aws_secret_access_key=keys.secret_access_key.reveal(),
             region_name="us-east-1",
         )
         config = Config(s3={"addressing_style": "path"}, proxies={})
-        self._manager = session.client("s3", endpoint_url=self.rgw["CEPH_RGW_ENDPOINT"], config=config)
+        self._manager = session.client("s3", endpoint_url=self.rgw.endpoint, config=config)
         self.s3 = await self._manager.__aenter__()
-        self.admin = AdminOps(self.rgw["CEPH_RGW_ENDPOINT"], lambda: keys, region="us-east-1")
+        self.admin = AdminOps(self.rgw.endpoint, lambda: keys, region="us-east-1")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -186,7 +159,7 @@ class Direct:
         """The state-changing calls; with ``lookups``, also every read the driver makes, in the
         same order and with the same concurrency, to show what the driver itself adds."""
         bucket, uid = f"bench-direct-{n}", f"bench-direct-user-{n}"
-        owner = self.rgw["CEPH_RGW_ADMIN_UID"]
+        owner = self.rgw.admin_uid
         if lookups:
             await self._lookup(self.admin.call("GET", "bucket", {"bucket": bucket}))
         await self.s3.create_bucket(Bucket=bucket)
