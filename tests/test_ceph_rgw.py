@@ -108,6 +108,33 @@ async def test_revoke_removes_only_its_own_statement_and_keeps_the_operators(dri
     assert f"arn:aws:iam:::user/{_account(first.account_id)}" not in principals
 
 
+async def test_a_grant_that_would_overflow_the_policy_size_limit_is_resource_exhausted(drivers: Harnesses) -> None:
+    h = await drivers.start()
+    name = h.new_name()
+    bucket_id = (await h.create(name)).bucket_id
+
+    # An operator's policy just under RGW's 1 MiB limit (rgw_max_put_param_size).
+    def statement(i: int) -> dict[str, object]:
+        return {
+            "Sid": f"Operator{i:05d}",
+            "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:aws:iam:::user/operator-{i:020d}"]},
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{name}"],
+        }
+
+    per_statement = len(json.dumps(statement(0), separators=(",", ":"))) + 1
+    filler = [statement(i) for i in range((1024 * 1024 - 1000) // per_statement)]
+    document = json.dumps({"Version": "2012-10-17", "Statement": filler}, separators=(",", ":"))
+    assert 1024 * 1024 - 1100 < len(document) < 1024 * 1024
+    async with admin_s3(drivers.rgw) as s3:
+        await s3.put_bucket_policy(Bucket=name, Policy=document)
+    message = await expect_error(h.cosi.grant(bucket_id, h.new_name("ba")), grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert "policy" in message
+    async with admin_s3(drivers.rgw) as s3:
+        assert (await s3.get_bucket_policy(Bucket=name))["Policy"] == document
+
+
 # -- concurrency --------------------------------------------------------------------------------
 
 

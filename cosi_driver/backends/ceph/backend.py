@@ -39,7 +39,14 @@ from cosi_driver.core.backend import (
     RevokeAccess,
 )
 from cosi_driver.core.credentials import KeyPair
-from cosi_driver.core.errors import BucketNotEmpty, CosiError, FailedPrecondition, OutOfRange, PermissionDenied
+from cosi_driver.core.errors import (
+    BucketNotEmpty,
+    CosiError,
+    FailedPrecondition,
+    OutOfRange,
+    PermissionDenied,
+    ResourceExhausted,
+)
 from cosi_driver.core.options import ConfigProblem
 from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
 
@@ -258,6 +265,11 @@ class CephRgwBackend:
                 except Exception as error:
                     if error_code(error) == "NoSuchBucket" and missing_ok:
                         return
+                    if error_code(error) == "InvalidRange":  # RGW's answer to a body over rgw_max_put_param_size
+                        raise ResourceExhausted(
+                            f"the policy of bucket {bucket!r} would exceed what {self.storage} accepts "
+                            "(rgw_max_put_param_size, 1 MiB by default: about 900 BucketAccesses per bucket)"
+                        ) from None
                     raise
 
     # -- lifecycle ----------------------------------------------------------------------------
