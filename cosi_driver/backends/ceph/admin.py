@@ -12,7 +12,7 @@ Pacific (16.2) needs, all measured on a real gateway:
   computes another canonical request and answers 403 AccessDenied, not SignatureDoesNotMatch.
   The URL is handed to aiohttp already encoded, so it is sent byte for byte as signed.
 * A bad secret, an unknown access key and a user without admin caps all get the same
-  403 AccessDenied; :meth:`AdminOps.diagnose_access_denied` tells them apart with one S3 call.
+  403 AccessDenied (the backend's health check tells them apart with one S3 call).
 
 Responses can carry secret keys (``GET /admin/user`` shows them), so no response body, request
 URL or header ever reaches an exception message or a log line: errors carry the method, the
@@ -131,8 +131,9 @@ class AdminOps:
     async def call(self, method: str, resource: str, params: Params, body: Any = None) -> Any:
         """Send one Admin Ops request; the parsed JSON answer, or None when it has no body.
 
-        Raises :class:`AdminError` for RGW's refusals, :class:`AdminAccessDenied` when it refuses
-        the driver's admin credentials, and Unavailable / DeadlineExceeded for transport trouble.
+        Raises :class:`AdminError` for RGW's refusals (4xx), :class:`AdminAccessDenied` when it
+        refuses the driver's admin credentials, :class:`AdminServerError` for its failures (5xx) and
+        Unavailable when it cannot be reached or does not answer within the read timeout.
         """
         import aiohttp
         import yarl
