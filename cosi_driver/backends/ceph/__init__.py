@@ -9,12 +9,13 @@ driver that does not use Ceph never loads them.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosi_driver.core.backend import BackendContext, BackendType
-from cosi_driver.core.options import BOOLEAN, PATH, SECRET, STRING, SecretRef, option, seconds, url
+from cosi_driver.core.options import BOOLEAN, PATH, SECRET, STRING, ConfigProblem, SecretRef, option, seconds, url
 from cosi_driver.core.params import AccessParams, BucketParams, Quota, Versioning
 
 if TYPE_CHECKING:
@@ -68,6 +69,12 @@ class CephRgwAccessParams(AccessParams):
 
 
 def _build(config: CephRgwConfig, context: BackendContext) -> CephRgwBackend:
+    if importlib.util.find_spec("aioboto3") is None:  # found without importing it
+        raise ConfigProblem(
+            f"backend {context.name!r} (type ceph-rgw)",
+            "needs aioboto3, which is not installed",
+            "pip install 'cosi-driver[ceph-rgw]'",
+        )
     from cosi_driver.backends.ceph.backend import CephRgwBackend
 
     return CephRgwBackend(config, context)
