@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from benchmarks.report import Report
 
-SECTIONS = ["core", "observability"]
+SECTIONS = ["core", "observability", "ceph"]
 
 
 def machine() -> str:

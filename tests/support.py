@@ -76,6 +76,20 @@ def free_port_block(size: int = 1, start: int = 20000, end: int = 32000) -> int:
     raise RuntimeError(f"no block of {size} free ports found")
 
 
+def answers_info(endpoint: str) -> bool:
+    import grpc
+
+    from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
+    from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(endpoint) as channel:
+        try:
+            pb_grpc.IdentityStub(channel).DriverGetInfo(pb.DriverGetInfoRequest(), timeout=1.0)
+        except grpc.RpcError:
+            return False
+    return True
+
+
 def socket_accepts(path: Path) -> bool:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -103,12 +117,15 @@ class DriverProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 20.0) -> None:
+        """Wait until DriverGetInfo answers: the socket accepts connections from bind() on, but
+        the server answers only once it has started, after the socket got its final owner and mode."""
+
         def ready() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"driver exited with {self.process.returncode}:\n{self.log()}")
-            return socket_accepts(self.socket_path)
+            return socket_accepts(self.socket_path) and answers_info(self.endpoint)
 
-        wait_until(ready, timeout, f"the driver socket {self.socket_path}")
+        wait_until(ready, timeout, f"the driver on {self.socket_path} to answer DriverGetInfo")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
