@@ -40,9 +40,7 @@ def iam_user_exists(server: SeaweedFS) -> Callable[[str], Awaitable[bool]]:
 
 
 def admin_probe(server: SeaweedFS) -> S3AdminProbe:
-    return S3AdminProbe(
-        server.endpoint, server.access_key, server.secret_key, account_exists=iam_user_exists(server)
-    )
+    return S3AdminProbe(server.endpoint, server.access_key, server.secret_key, account_exists=iam_user_exists(server))
 
 
 def s3_target(server: SeaweedFS, **config: Any) -> AcceptanceTarget:

@@ -84,6 +84,9 @@ def _user_prefix(text: str) -> str:
     return text
 
 
+USER_PREFIX: OptionKind[str] = OptionKind("1-20 IAM user name characters", _user_prefix)
+
+
 @dataclass(frozen=True)
 class S3Config:
     endpoint: str = option(url("http", "https"), doc="S3 endpoint URL the driver manages buckets through.")
@@ -112,7 +115,7 @@ class S3Config:
     connect_timeout: float = option(seconds(0.1), default=5.0, doc="Seconds to wait for a connection.")
     read_timeout: float = option(seconds(0.1), default=20.0, doc="Seconds to wait for an answer.")
     user_prefix: str = option(
-        OptionKind("1-20 IAM user name characters", _user_prefix),
+        USER_PREFIX,
         default="cosi-",
         doc="Prefix of the IAM user names the driver creates (one user per BucketAccess).",
     )
