@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from benchmarks.report import Report
 
-SECTIONS = ["core"]
+SECTIONS = ["core", "s3"]
 
 
 def machine() -> str:

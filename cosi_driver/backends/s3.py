@@ -190,13 +190,15 @@ class S3Backend:
             arguments: dict[str, Any] = {"Bucket": name}
             if self.config.region != "us-east-1":
                 arguments["CreateBucketConfiguration"] = {"LocationConstraint": self.config.region}
+            fresh = True
             try:
                 await s3.create_bucket(**arguments)
             except Exception as error:
                 # Our own earlier attempt (the core checked ownership before calling us).
                 if error_code(error) != "BucketAlreadyOwnedByYou":
                     raise
-            steps: list[Any] = [write_mark(s3, name, request.mark)]
+                fresh = False
+            steps: list[Any] = [write_mark(s3, name, request.mark, fresh=fresh)]
             if request.params.versioning:
                 steps.append(s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"}))
             marked, *_ = await asyncio.gather(*steps)

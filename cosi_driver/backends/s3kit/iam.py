@@ -134,33 +134,51 @@ async def delete_user(
     ``known_policies`` are inline policy names the caller may have written; they are deleted even
     when the user is gone, because SeaweedFS keeps them for the next user of that name.
     ``verify`` sees the user before anything is touched and raises to refuse (not our user).
+    Three round trips in the common case: look (user, policies, keys at once), delete policies and
+    keys, delete the user.
     """
-    record = await get_user(iam, user)
+    looked = await asyncio.gather(
+        get_user(iam, user), inline_policy_names(iam, user), access_key_ids(iam, user), return_exceptions=True
+    )
+    record = looked[0]
+    if isinstance(record, BaseException):
+        raise record
     if record is None:
         await _delete_orphaned_policies(iam, user, known_policies)
         return False
+    for result in looked[1:]:
+        if isinstance(result, BaseException):
+            raise result
+    names, key_ids = looked[1], looked[2]
+    assert isinstance(names, list)
+    assert isinstance(key_ids, list)
     if verify is not None:
         verify(record)
-    names, key_ids = await asyncio.gather(inline_policy_names(iam, user), access_key_ids(iam, user))
     await asyncio.gather(
-        delete_inline_policies(iam, user, [*names, *known_policies]),
-        delete_access_keys(iam, user, key_ids),
-        _detach_managed_policies(iam, user),
+        delete_inline_policies(iam, user, [*names, *known_policies]), delete_access_keys(iam, user, key_ids)
     )
-    # A key the user minted for itself between the listing and now would keep the user alive on
-    # AWS (DeleteConflict) and outlive it on SeaweedFS: list once more.
-    await delete_access_keys(iam, user, await access_key_ids(iam, user))
     try:
         await iam.delete_user(UserName=user)
     except Exception as error:
         if is_missing(error):
             return False
-        if error_code(error) == "DeleteConflict":
-            raise FailedPrecondition(
-                f"IAM user {user!r} still has attachments the driver did not make (login profile, group, "
-                "MFA device or certificate); remove them and the revoke will complete"
-            ) from None
-        raise
+        if error_code(error) != "DeleteConflict":
+            raise
+        # AWS refuses while anything is attached: managed policies someone attached, or a key the
+        # user minted for itself after the listing. Clear those and try once more.
+        await _detach_managed_policies(iam, user)
+        await delete_access_keys(iam, user, await access_key_ids(iam, user))
+        try:
+            await iam.delete_user(UserName=user)
+        except Exception as again:
+            if is_missing(again):
+                return False
+            if error_code(again) == "DeleteConflict":
+                raise FailedPrecondition(
+                    f"IAM user {user!r} still has attachments the driver did not make (login profile, group, "
+                    "MFA device or certificate); remove them and the revoke will complete"
+                ) from None
+            raise
     return True
 
 
