@@ -13,6 +13,7 @@ Admin credentials are generated on first start and kept in ``<directory>/admin-c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import shutil
 import string
@@ -165,6 +166,17 @@ class SeaweedBackend:
             s3_endpoint=self.settings.s3_endpoint,
             directory=str(directory),
         )
+        # Under `serve` an event loop is running: wait for readiness now, so the first call does
+        # not pay for SeaweedFS's start-up and the log says "ready" as soon as it is.
+        self._warm_up: asyncio.Task[None] | None = None
+        with contextlib.suppress(RuntimeError):  # no loop: the first call waits instead
+            self._warm_up = asyncio.get_running_loop().create_task(self._warm())
+
+    async def _warm(self) -> None:
+        try:
+            await self.ready()
+        except CosiError as error:
+            log.warning("embedded SeaweedFS is not ready", backend=self.context.name, error=error.message)
 
     async def _healthy(self) -> bool:
         try:
@@ -224,6 +236,10 @@ class SeaweedBackend:
         await (await self.ready()).check_health()
 
     async def close(self) -> None:
+        if self._warm_up is not None:
+            self._warm_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warm_up
         async with self._starting:
             self._closed = True
         try:
