@@ -265,12 +265,10 @@ class S3Backend:
             # Our one policy, written every time (it also applies a changed access mode); any other
             # inline policy on the user (SeaweedFS hands a deleted user's policies to the next user of
             # that name) is removed, so the user can do exactly what was asked and no more.
-            names, _, recalled, existing = await asyncio.gather(
-                iam_kit.inline_policy_names(iam, user),
-                iam_kit.put_inline_policy(iam, user, POLICY_NAME, document),
-                self.context.credentials.recall(self.context.name, user),
-                _no_keys() if created else iam_kit.access_key_ids(iam, user),
-            )
+            await iam_kit.put_inline_policy(iam, user, POLICY_NAME, document)
+            names = await iam_kit.inline_policy_names(iam, user)
+            recalled = await self.context.credentials.recall(self.context.name, user)
+            existing = [] if created else await iam_kit.access_key_ids(iam, user)
             stray = [policy for policy in names if policy != POLICY_NAME]
             if stray:
                 await iam_kit.delete_inline_policies(iam, user, stray)
@@ -331,10 +329,6 @@ class S3Backend:
 
     async def close(self) -> None:
         await self.clients.close()
-
-
-async def _no_keys() -> list[str]:
-    return []
 
 
 BACKEND = BackendType(
