@@ -8,17 +8,14 @@ enforces no policies on the data path, so only the control plane is checked here
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
 from cosi_driver.backends.s3 import POLICY_NAME, TAG_BUCKET, TAG_DRIVER, USER_PATH, user_name
-from cosi_driver.testing.acceptance import DRIVER_NAME, AcceptanceTarget, Harness
+from cosi_driver.testing.acceptance import DRIVER_NAME, AcceptanceTarget, Harness, running
 from cosi_driver.testing.client import expect_error, s3_secrets
 from cosi_driver.testing.probes import S3AdminProbe
 from tests.fixtures import unavailable
@@ -44,7 +41,6 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 async def harness(moto_endpoint: str) -> AsyncIterator[Harness]:
-    workdir = Path(tempfile.mkdtemp(prefix="cosi-moto-", dir="/tmp"))
     config = {
         "endpoint": moto_endpoint,
         "access_key_id": {"value": KEY},
@@ -52,14 +48,8 @@ async def harness(moto_endpoint: str) -> AsyncIterator[Harness]:
         "region": "eu-west-1",
     }
     probe = S3AdminProbe(moto_endpoint, KEY, SECRET, region="eu-west-1")
-    harness = Harness(AcceptanceTarget(backend_type="s3", config=config, probe=probe), workdir)
-    await harness.start()
-    try:
+    async with running(AcceptanceTarget(backend_type="s3", config=config, probe=probe)) as harness:
         yield harness
-    finally:
-        await harness.cleanup()
-        await harness.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def iam(endpoint: str) -> Any:
