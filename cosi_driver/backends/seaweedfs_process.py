@@ -102,10 +102,21 @@ class WeedSettings:
         return args
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the driver dies without stopping us (Linux)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook giving the child SIGTERM when the driver dies without stopping it (Linux).
+
+    libc is looked up here, in the parent: the hook runs between fork and exec of a multi-threaded
+    process (gRPC's threads), where loading a library could deadlock; it only calls prctl.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return hook
 
 
 class WeedProcess:
@@ -147,7 +158,7 @@ class WeedProcess:
                 env=env,
                 cwd=s.directory,
                 start_new_session=True,  # a Ctrl-C in the terminal reaches the driver, which stops us in order
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
+                preexec_fn=_die_with_parent(),  # noqa: PLW1509 - prctl only, see _die_with_parent
             )
         s.pid_path.write_text(f"{self.process.pid}\n")
 
