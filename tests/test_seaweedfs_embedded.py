@@ -79,10 +79,10 @@ async def test_serve_runs_seaweedfs_gives_working_keys_and_stops_it_on_sigterm(w
         driver.stop(signal.SIGKILL)
     stored = workdir / "seaweedfs" / "admin-credentials.json"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
-    admin_secret = json.loads(stored.read_text())["secret_access_key"]
+    admin = json.loads(stored.read_text())
     log = driver.log()
     assert "embedded SeaweedFS stopped" in log
-    for secret in (admin_secret, keys["accessSecretKey"]):
+    for secret in (admin["secret_access_key"], admin["access_key_id"], keys["accessSecretKey"]):
         assert secret not in log
 
 
