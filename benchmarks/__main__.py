@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from benchmarks.report import Report
 
-SECTIONS = ["core", "observability", "ceph"]
+SECTIONS = ["core", "observability", "s3", "ceph"]
 
 
 def machine() -> str:

@@ -84,6 +84,9 @@ def _user_prefix(text: str) -> str:
     return text
 
 
+USER_PREFIX: OptionKind[str] = OptionKind("1-20 IAM user name characters", _user_prefix)
+
+
 @dataclass(frozen=True)
 class S3Config:
     endpoint: str = option(url("http", "https"), doc="S3 endpoint URL the driver manages buckets through.")
@@ -112,7 +115,7 @@ class S3Config:
     connect_timeout: float = option(seconds(0.1), default=5.0, doc="Seconds to wait for a connection.")
     read_timeout: float = option(seconds(0.1), default=20.0, doc="Seconds to wait for an answer.")
     user_prefix: str = option(
-        OptionKind("1-20 IAM user name characters", _user_prefix),
+        USER_PREFIX,
         default="cosi-",
         doc="Prefix of the IAM user names the driver creates (one user per BucketAccess).",
     )
@@ -187,13 +190,15 @@ class S3Backend:
             arguments: dict[str, Any] = {"Bucket": name}
             if self.config.region != "us-east-1":
                 arguments["CreateBucketConfiguration"] = {"LocationConstraint": self.config.region}
+            fresh = True
             try:
                 await s3.create_bucket(**arguments)
             except Exception as error:
                 # Our own earlier attempt (the core checked ownership before calling us).
                 if error_code(error) != "BucketAlreadyOwnedByYou":
                     raise
-            steps: list[Any] = [write_mark(s3, name, request.mark)]
+                fresh = False
+            steps: list[Any] = [write_mark(s3, name, request.mark, fresh=fresh)]
             if request.params.versioning:
                 steps.append(s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"}))
             marked, *_ = await asyncio.gather(*steps)
@@ -260,12 +265,10 @@ class S3Backend:
             # Our one policy, written every time (it also applies a changed access mode); any other
             # inline policy on the user (SeaweedFS hands a deleted user's policies to the next user of
             # that name) is removed, so the user can do exactly what was asked and no more.
-            names, _, recalled, existing = await asyncio.gather(
-                iam_kit.inline_policy_names(iam, user),
-                iam_kit.put_inline_policy(iam, user, POLICY_NAME, document),
-                self.context.credentials.recall(self.context.name, user),
-                _no_keys() if created else iam_kit.access_key_ids(iam, user),
-            )
+            await iam_kit.put_inline_policy(iam, user, POLICY_NAME, document)
+            names = await iam_kit.inline_policy_names(iam, user)
+            recalled = await self.context.credentials.recall(self.context.name, user)
+            existing = [] if created else await iam_kit.access_key_ids(iam, user)
             stray = [policy for policy in names if policy != POLICY_NAME]
             if stray:
                 await iam_kit.delete_inline_policies(iam, user, stray)
@@ -326,10 +329,6 @@ class S3Backend:
 
     async def close(self) -> None:
         await self.clients.close()
-
-
-async def _no_keys() -> list[str]:
-    return []
 
 
 BACKEND = BackendType(

@@ -26,6 +26,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _option_default(value: Any) -> str:
+    """A config default as a user would write it in YAML (None means: not set)."""
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    return f"`{value}`"
+
+
 def settings_table() -> str:
     from cosi_driver.config.settings import SETTINGS
 
@@ -99,7 +108,7 @@ def backend_config_table(all_backends: bool = False) -> str:
         out.append(f"**`{backend_type.type_name}`**: {backend_type.summary}\n")
         out.append("| Setting | Form | Default | Meaning |\n|---|---|---|---|")
         for spec in option_specs(backend_type.config):
-            default = "required" if spec.required else f"`{spec.default}`"
+            default = "required" if spec.required else _option_default(spec.default)
             out.append(f"| `{spec.name}` | {_cell(spec.kind.form)} | {default} | {_cell(spec.doc)} |")
         out.append("")
     return "\n".join(out).rstrip()

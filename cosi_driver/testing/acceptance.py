@@ -132,6 +132,23 @@ class Harness:
                 await self.cosi.delete(bucket_id, **{**self.target.bucket_params, "deletionPolicy": "purge"})
 
 
+@contextlib.asynccontextmanager
+async def running(target: AcceptanceTarget) -> AsyncIterator[Harness]:
+    """A started harness in a private directory; afterwards its buckets are purged and it stops.
+
+    For a backend's own tests beyond the suite (a second configuration, a stand-in server).
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="cosi-acc-", dir="/tmp"))
+    harness = Harness(target, workdir)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.cleanup()
+        await harness.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _bad_value(kind: Any) -> str | None:
     for candidate in _CANDIDATE_BAD_VALUES:
         try:
@@ -160,15 +177,8 @@ class BackendAcceptanceSuite:
 
     @pytest_asyncio.fixture
     async def harness(self, target: AcceptanceTarget) -> AsyncIterator[Harness]:
-        workdir = Path(tempfile.mkdtemp(prefix="cosi-acc-", dir="/tmp"))
-        harness = Harness(target, workdir)
-        await harness.start()
-        try:
+        async with running(target) as harness:
             yield harness
-        finally:
-            await harness.cleanup()
-            await harness.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
 
     # -- create -------------------------------------------------------------------------------
 
@@ -406,4 +416,4 @@ class BackendAcceptanceSuite:
         assert await S3Session(first, harness.target.propagation_seconds).allowed("put", name, "2.txt")
 
 
-__all__ = ["AcceptanceTarget", "BackendAcceptanceSuite", "Harness", "S3Session"]
+__all__ = ["AcceptanceTarget", "BackendAcceptanceSuite", "Harness", "S3Session", "running"]

@@ -9,6 +9,7 @@ test supplies the probe; S3-speaking systems can start from :class:`S3AdminProbe
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -132,20 +133,33 @@ class S3AdminProbe:
         return await self._account_exists(account)
 
 
+@functools.cache
+def _session() -> Any:
+    """One aioboto3 session for every client: a client from a shared session takes milliseconds,
+    one from a new session loads botocore's models again (100-300 ms), which dominated the data-path
+    checks that open a client per operation."""
+    import aioboto3
+
+    return aioboto3.Session()
+
+
 def s3_client(endpoint: str, access_key_id: str, secret_access_key: str, region: str = "us-east-1") -> Any:
     """An aioboto3 S3 client context manager with path-style addressing and no retries.
 
     No retries, so a denial is seen as a denial at once; path style, because test servers on
     127.0.0.1 have no per-bucket DNS names.
     """
-    import aioboto3
     from botocore.config import Config
 
-    session = aioboto3.Session(
-        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region
-    )
     config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=5, read_timeout=15)
-    return session.client("s3", endpoint_url=endpoint, config=config)
+    return _session().client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        config=config,
+    )
 
 
 async def poll(check: Callable[[], Awaitable[bool]], within: float, interval: float = 0.1) -> bool:

@@ -94,9 +94,6 @@ class ClientPool:
         self._stack = contextlib.AsyncExitStack()
         self._closed = False
 
-    def current_keys(self) -> KeyPair:
-        return self._keys()
-
     async def s3(self, connection: Connection) -> Any:
         return await self.client("s3", connection)
 

@@ -54,15 +54,19 @@ async def _exists(s3: Any, bucket: str) -> FoundBucket | None:
     return FoundBucket(mark=None)
 
 
-async def write_mark(s3: Any, bucket: str, mark: str) -> bool:
-    """Tag ``bucket`` with ``mark``, keeping its other tags; False if the server cannot tag buckets."""
+async def write_mark(s3: Any, bucket: str, mark: str, *, fresh: bool = False) -> bool:
+    """Tag ``bucket`` with ``mark``, keeping its other tags; False if the server cannot tag buckets.
+
+    ``fresh``: the bucket was created just now and has no tags to keep (saves a round trip).
+    """
     try:
-        try:
-            current = (await s3.get_bucket_tagging(Bucket=bucket)).get("TagSet", [])
-        except Exception as error:
-            if error_code(error) not in _NO_TAGS:
-                raise
-            current = []
+        current: list[dict[str, str]] = []
+        if not fresh:
+            try:
+                current = (await s3.get_bucket_tagging(Bucket=bucket)).get("TagSet", [])
+            except Exception as error:
+                if error_code(error) not in _NO_TAGS:
+                    raise
         tags = [tag for tag in current if tag.get("Key") != MARK_TAG]
         tags.append({"Key": MARK_TAG, "Value": mark})
         await s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
