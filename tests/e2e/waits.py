@@ -22,6 +22,9 @@ from tests.e2e.kube import Cluster
 
 #: How long a ready Bucket may wait for its claim before the race is assumed (the kit uses 5 s).
 RACE_GRACE = 5.0
+#: The controller's finalizer on a claim: the last thing the controller writes to it. Until it is
+#: there the (throttled) controller is still at work, and its stale retry would undo a patch.
+CLAIM_FINALIZER = "cosi.objectstorage.k8s.io/bucketclaim-protection"
 POLL = 0.25
 
 
@@ -30,17 +33,19 @@ class RaceLog:
     """The claim-race workaround, and how often it was needed over the claims waited for."""
 
     claims: int = 0
-    hits: list[str] = field(default_factory=list)
-    #: Hits on claims that had been seen ready and fell back: the race's unmistakable signature
-    #: (the others may also be a sidecar whose claim write was queued behind its throttle).
-    fell_back: list[str] = field(default_factory=list)
+    #: The claims patched (each once, however often).
+    hits: set[str] = field(default_factory=set)
+    #: Claims that had been seen ready and fell back to not ready: the race's unmistakable signature.
+    fell_back: set[str] = field(default_factory=set)
+    patches: int = 0
     _stuck_since: dict[tuple[str, str], float] = field(default_factory=dict)
     _seen_ready: set[tuple[str, str]] = field(default_factory=set)
 
     def summary(self) -> str:
         return (
             f"claim race workaround applied to {len(self.hits)} of {self.claims} claims "
-            f"({len(self.fell_back)} had been seen ready and fell back; status patched after {RACE_GRACE:g} s)"
+            f"({len(self.fell_back)} seen ready before falling back; {self.patches} patches, "
+            f"each {RACE_GRACE:g} s after the controller's last write)"
         )
 
     def ready(
@@ -48,14 +53,16 @@ class RaceLog:
     ) -> dict[str, str]:
         """Of ``names``, the claims whose Bucket the driver has made ready: claim name -> Bucket name.
 
-        A claim that stays not ready for the grace period while its Bucket is ready is in the race
-        (it can also fall back to not ready after being seen ready): its status is set to what the
-        sidecar had written, and the hit is counted.
+        A claim that stays not ready for the grace period while its Bucket is ready and the
+        controller has finished with it (its finalizer is on) is in the race (it can also fall back
+        to not ready after being seen ready): its status is set to what the sidecar had written, and
+        the hit is counted.
         """
         now = time.monotonic()
         done: dict[str, str] = {}
         for name in names:
-            status = (claims.get(name) or {}).get("status") or {}
+            claim = claims.get(name) or {}
+            status = claim.get("status") or {}
             bucket_name = str(status.get("bucketName") or "")
             bucket_status = (buckets.get(bucket_name) or {}).get("status") or {}
             if not bucket_name or bucket_status.get("bucketReady") is not True or not bucket_status.get("bucketID"):
@@ -65,14 +72,17 @@ class RaceLog:
                 self._stuck_since.pop(key, None)
                 self._seen_ready.add(key)
                 done[name] = bucket_name
+            elif CLAIM_FINALIZER not in (claim.get("metadata") or {}).get("finalizers", []):
+                self._stuck_since.pop(key, None)  # the controller is not done with it yet
             elif now - self._stuck_since.setdefault(key, now) >= RACE_GRACE:
                 cluster.kubectl(
                     "patch", "bucketclaim", name, "-n", namespace, "--subresource=status", "--type=merge",
                     "-p", '{"status":{"bucketReady":true}}',
                 )  # fmt: skip
-                self.hits.append(f"{namespace}/{name}")
+                self.patches += 1
+                self.hits.add(f"{namespace}/{name}")
                 if key in self._seen_ready:
-                    self.fell_back.append(f"{namespace}/{name}")
+                    self.fell_back.add(f"{namespace}/{name}")
                 self._stuck_since.pop(key, None)
                 done[name] = bucket_name
         return done
