@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from tests.fixtures import kit_exports
 from tests.support import SHARED, free_port_block
 
 #: Where the kit lives; default ``$COSI_SHARED_DIR/k8s`` (``../shared/k8s`` from the project root).
@@ -41,12 +42,6 @@ class KitError(RuntimeError):
     """A kit script failed; the message carries the tail of its output."""
 
 
-def _exports(stdout: str) -> dict[str, str]:
-    """The ``export NAME=value`` lines the kit's scripts print (values are plain for our paths)."""
-    lines = (line[len("export ") :] for line in stdout.splitlines() if line.startswith("export "))
-    return dict(line.split("=", 1) for line in lines)
-
-
 @dataclass
 class Cluster:
     """A running kube-apiserver + etcd from the kit, and later its COSI controller and sidecar."""
@@ -68,7 +63,7 @@ class Cluster:
             "COSI_K8S_ETCD_PEER_PORT": str(ports + 1),
             "COSI_K8S_APISERVER_PORT": str(ports + 2),
         }
-        exports = _exports(_script(kit / "start-k8s.sh", env=env, timeout=300))
+        exports = kit_exports(_script(kit / "start-k8s.sh", env=env, timeout=300))
         env.update(exports)
         return cls(
             kit=kit,
@@ -80,7 +75,7 @@ class Cluster:
 
     def start_cosi(self, socket: Path) -> dict[str, str]:
         """(Re)start the upstream controller and sidecar against our driver's socket."""
-        self.cosi = _exports(_script(self.kit / "start-cosi.sh", str(socket), env=self.env, timeout=300))
+        self.cosi = kit_exports(_script(self.kit / "start-cosi.sh", str(socket), env=self.env, timeout=300))
         return self.cosi
 
     def stop(self) -> None:
