@@ -15,10 +15,12 @@ Layout under ``root``::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,29 +77,53 @@ class FilesystemBackend:
         for directory in (self._buckets, self._marks, self._accounts):
             ensure_private_dir(directory)
 
+    @contextlib.contextmanager
+    def _storage(self, doing: str) -> Iterator[None]:
+        """Treat a missing or failing root as a storage outage (UNAVAILABLE, retried by the sidecar).
+
+        The root is usually a volume, and a volume can go away (unmounted, detached, full). The
+        check comes first so that a delete or a revoke never "succeeds" against an absent root:
+        the bucket or account would reappear with the volume, owned by nothing.
+        """
+        if not self._buckets.is_dir():
+            raise Unavailable(
+                f"filesystem root {self.root} is not available (its buckets directory is missing; "
+                "is the volume mounted?)"
+            )
+        try:
+            yield
+        except OSError as error:
+            raise Unavailable(
+                f"filesystem root {self.root} failed while trying to {doing}: {error.strerror or type(error).__name__}"
+            ) from None
+
     # -- buckets ------------------------------------------------------------------------------
 
     async def find_bucket(self, name: str) -> FoundBucket | None:
-        if not (self._buckets / _check_bucket_name(name)).is_dir():
-            return None
-        mark = read_json(self._marks / f"{name}.json")
-        return FoundBucket(mark=mark.get("mark") if isinstance(mark, dict) else None)
+        path = self._buckets / _check_bucket_name(name)
+        with self._storage(f"look up bucket {name!r}"):
+            if not path.is_dir():
+                return None
+            mark = read_json(self._marks / f"{name}.json")
+            return FoundBucket(mark=mark.get("mark") if isinstance(mark, dict) else None)
 
     async def create_bucket(self, request: CreateBucket[FilesystemBucketParams]) -> BucketInfo:
         name = _check_bucket_name(request.name)
-        (self._buckets / name).mkdir(mode=0o700, exist_ok=True)
-        await asyncio.to_thread(atomic_write_json, self._marks / f"{name}.json", {"mark": request.mark})
+        with self._storage(f"create bucket {name!r}"):
+            (self._buckets / name).mkdir(mode=0o700, exist_ok=True)
+            await asyncio.to_thread(atomic_write_json, self._marks / f"{name}.json", {"mark": request.mark})
         return S3BucketInfo(region=self.config.region)
 
     async def delete_bucket(self, request: DeleteBucket) -> None:
         path = self._buckets / _check_bucket_name(request.name)
-        if request.purge:
-            await asyncio.to_thread(shutil.rmtree, path, True)
-        elif await asyncio.to_thread(_holds_files, path):
-            raise BucketNotEmpty(request.name)
-        else:
-            await asyncio.to_thread(shutil.rmtree, path, True)
-        await asyncio.to_thread(remove_file, self._marks / f"{request.name}.json")
+        with self._storage(f"delete bucket {request.name!r}"):
+            if request.purge:
+                await asyncio.to_thread(shutil.rmtree, path, True)
+            elif await asyncio.to_thread(_holds_files, path):
+                raise BucketNotEmpty(request.name)
+            else:
+                await asyncio.to_thread(shutil.rmtree, path, True)
+            await asyncio.to_thread(remove_file, self._marks / f"{request.name}.json")
 
     # -- access -------------------------------------------------------------------------------
 
@@ -109,21 +135,22 @@ class FilesystemBackend:
     async def grant_access(self, request: GrantAccess[FilesystemAccessParams]) -> Granted:
         account = self.account_name(request.bucket, request.name)
         path = self._accounts / f"{account}.json"
-        record = read_json(path)
         mode = request.params.access_mode.value
-        if not isinstance(record, dict):
-            record = {
-                "bucket": request.bucket,
-                "name": request.name,
-                "mode": mode,
-                "access_key_id": "FS" + secrets.token_hex(9).upper(),
-                "secret_access_key": secrets.token_hex(20),
-            }
-            await asyncio.to_thread(atomic_write_json, path, record)
-        elif record.get("mode") != mode:
-            # The BucketAccessClass changed between retries: apply the new mode, keep the keys.
-            record = {**record, "mode": mode}
-            await asyncio.to_thread(atomic_write_json, path, record)
+        with self._storage(f"grant access to bucket {request.bucket!r}"):
+            record = read_json(path)
+            if not isinstance(record, dict):
+                record = {
+                    "bucket": request.bucket,
+                    "name": request.name,
+                    "mode": mode,
+                    "access_key_id": "FS" + secrets.token_hex(9).upper(),
+                    "secret_access_key": secrets.token_hex(20),
+                }
+                await asyncio.to_thread(atomic_write_json, path, record)
+            elif record.get("mode") != mode:
+                # The BucketAccessClass changed between retries: apply the new mode, keep the keys.
+                record = {**record, "mode": mode}
+                await asyncio.to_thread(atomic_write_json, path, record)
         credentials = S3Credentials(
             access_key_id=record["access_key_id"],
             secret_access_key=Secret(record["secret_access_key"]),
@@ -133,7 +160,8 @@ class FilesystemBackend:
         return Granted(account=account, credentials=credentials)
 
     async def revoke_access(self, request: RevokeAccess) -> None:
-        await asyncio.to_thread(remove_file, self._accounts / f"{request.account}.json")
+        with self._storage(f"revoke account {request.account!r}"):
+            await asyncio.to_thread(remove_file, self._accounts / f"{request.account}.json")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
