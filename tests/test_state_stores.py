@@ -1,4 +1,5 @@
-"""State stores: the file store, and the Kubernetes Secret store against a real kube-apiserver."""
+"""State stores: the file store, and the Kubernetes Secret store against a real kube-apiserver
+(the session's cluster from tests/fixtures/k8s.py, shared with the end-to-end suite)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from cosi_driver.config.backends import StateConfig
 from cosi_driver.config.build import build_store
 from cosi_driver.core.options import ConfigProblem
 from cosi_driver.core.stores import FileStateStore, StateStore
-from tests.fixtures.kube_api import KubeApi
+from tests.e2e.kube import Cluster
 from tests.support import start_driver
 
 
@@ -51,45 +52,45 @@ def test_state_config_errors_name_the_field(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def namespace(kube_api: KubeApi) -> str:
+def namespace(k8s_cluster: Cluster) -> str:
     name = f"store-{uuid.uuid4().hex[:8]}"
-    kube_api.kubectl("create", "namespace", name)
+    k8s_cluster.kubectl("create", "namespace", name)
     return name
 
 
-def kubernetes_store(kube_api: KubeApi, namespace: str, prefix: str = "cosi-driver-state-") -> Any:
-    config = {"namespace": namespace, "kubeconfig": kube_api.kubeconfig, "name_prefix": prefix}
+def kubernetes_store(k8s_cluster: Cluster, namespace: str, prefix: str = "cosi-driver-state-") -> Any:
+    config = {"namespace": namespace, "kubeconfig": str(k8s_cluster.kubeconfig), "name_prefix": prefix}
     return build_store(StateConfig("kubernetes", config))
 
 
-async def test_kubernetes_store_round_trips(kube_api: KubeApi, namespace: str) -> None:
-    store = kubernetes_store(kube_api, namespace)
+async def test_kubernetes_store_round_trips(k8s_cluster: Cluster, namespace: str) -> None:
+    store = kubernetes_store(k8s_cluster, namespace)
     await exercise(store)
     # A new instance (a restarted pod) reads the same documents back.
-    again = kubernetes_store(kube_api, namespace)
+    again = kubernetes_store(k8s_cluster, namespace)
     assert await again.get("credentials/fs/acct-1") == {"access_key_id": "AK", "secret_access_key": "s3cr3t"}
 
 
-async def test_kubernetes_store_keeps_each_document_in_a_labelled_secret(kube_api: KubeApi, namespace: str) -> None:
-    store = kubernetes_store(kube_api, namespace, prefix="mydriver-")
+async def test_kubernetes_store_keeps_each_document_in_a_labelled_secret(k8s_cluster: Cluster, namespace: str) -> None:
+    store = kubernetes_store(k8s_cluster, namespace, prefix="mydriver-")
     await store.put("bucket/fs/b", {"fingerprint": "f"})
-    listed = json.loads(kube_api.kubectl("get", "secrets", "-n", namespace, "-o", "json").stdout)["items"]
+    listed = json.loads(k8s_cluster.kubectl("get", "secrets", "-n", namespace, "-o", "json").stdout)["items"]
     ours = [item for item in listed if item["metadata"]["name"].startswith("mydriver-")]
     assert len(ours) == 1
     assert ours[0]["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cosi-driver"
     assert ours[0]["metadata"]["annotations"]["cosi-driver.objectstorage.k8s.io/key"] == "bucket/fs/b"
     # Another driver's prefix in the same namespace is not mixed in.
-    assert await kubernetes_store(kube_api, namespace, prefix="other-").keys() == []
+    assert await kubernetes_store(k8s_cluster, namespace, prefix="other-").keys() == []
 
 
 async def test_a_driver_on_the_kubernetes_store_survives_losing_its_disk(
-    kube_api: KubeApi, namespace: str, tmp_path: Path
+    k8s_cluster: Cluster, namespace: str, tmp_path: Path
 ) -> None:
     """In a pod, the filesystem is an emptyDir: ids and secrets must come back from the API."""
     config = tmp_path / "driver.yaml"
     config.write_text(
         f"backends:\n  fs:\n    type: filesystem\n    config: {{root: {tmp_path / 'data'}}}\n"
-        f"state:\n  type: kubernetes\n  config: {{namespace: {namespace}, kubeconfig: {kube_api.kubeconfig}}}\n"
+        f"state:\n  type: kubernetes\n  config: {{namespace: {namespace}, kubeconfig: {k8s_cluster.kubeconfig!s}}}\n"
     )
     from cosi_driver.testing.client import CosiClient
 
@@ -100,7 +101,7 @@ async def test_a_driver_on_the_kubernetes_store_survives_losing_its_disk(
         bucket_id = (await client.create("bucket-k", deletionPolicy="purge")).bucket_id
     assert driver.stop() == 0
     assert not (workdir / "state").exists(), "the file state store must not be used"
-    records = json.loads(kube_api.kubectl("get", "secrets", "-n", namespace, "-o", "json").stdout)["items"]
+    records = json.loads(k8s_cluster.kubectl("get", "secrets", "-n", namespace, "-o", "json").stdout)["items"]
     assert any(
         item["metadata"]["annotations"]["cosi-driver.objectstorage.k8s.io/key"] == "bucket/fs/bucket-k"
         for item in records
