@@ -9,21 +9,8 @@ moment. The scenarios never look at storage any other way.
 Adding a backend is one subclass and one entry in :data:`PROFILES`. An S3-speaking one extends
 :class:`S3Profile`, which already lists buckets with the admin keys and uses the granted
 credentials on the data path (put/get/list/delete as the access mode allows, and denied after
-revoke); it adds only the admin probe, how the storage keeps accounts, and an outage. For Ceph RGW:
-
-    class CephRGWProfile(S3Profile):
-        name = "ceph-rgw"
-        outage_how = "radosgw stopped, then started again"
-
-        def __init__(self, rgw): ...                     # rgw: the ceph session fixture
-            self.probe = S3AdminProbe(rgw.endpoint, <admin keys>)
-        def driver_env(self): ...                        # COSI_DRIVER_BACKEND=ceph-rgw, its settings,
-                                                         # COSI_DRIVER_MASTER_KEY (it derives keys)
-        async def account_keys(self, account): ...       # Admin Ops GET /admin/user?uid=...: its keys
-        def accounts(self, buckets): ...                 # Admin Ops: the users the driver made on them
-        def outage(self): ...                            # stop radosgw, yield, start it again
-
-    PROFILES["ceph-rgw"] = lambda workdir, need: CephRGWProfile(need("ceph_rgw"))
+revoke); it adds only the admin probe, how the storage keeps accounts, and an outage
+(:class:`SeaweedFSProfile`, :class:`CephRGWProfile`).
 
 ``need(fixture_name)`` returns a session fixture's value (``request.getfixturevalue`` under pytest),
 so a profile's server is started only when its scenarios run, and a missing server skips (locally)
@@ -67,6 +54,9 @@ class BackendProfile(abc.ABC):
     name: str
     #: How :meth:`outage` takes the storage away, for the report.
     outage_how: str
+    #: What the sidecar's Events say during the outage: gone storage is UNAVAILABLE; storage that
+    #: hangs runs into the driver's own time limit, DEADLINE_EXCEEDED.
+    outage_codes: tuple[str, ...] = ("code = Unavailable",)
 
     @abc.abstractmethod
     def driver_env(self) -> dict[str, str]:
@@ -308,10 +298,74 @@ class SeaweedFSProfile(S3Profile):
             subprocess.run([str(KIT / "start-seaweedfs.sh")], env=env, capture_output=True, timeout=120, check=True)
 
 
+class CephRGWProfile(S3Profile):
+    """The ``ceph-rgw`` backend on a real Ceph RADOS Gateway of the e2e suite's own.
+
+    Accounts are RGW users, looked up with ``radosgw-admin`` straight from RADOS (not through the
+    driver's Admin Ops client); the driver marks its users in their display name, which names the
+    bucket. The outage freezes radosgw (SIGSTOP by PID, as the Ceph kit's README describes): calls
+    hang until the driver's own time limit, then it is thawed with its data.
+    """
+
+    name = "ceph-rgw"
+    outage_how = "radosgw frozen (SIGSTOP), then thawed (SIGCONT)"
+    outage_codes = ("code = Unavailable", "code = DeadlineExceeded")
+    MASTER_KEY = "e2e-ceph-master-key-0123456789abcdefghijklmnopq"
+
+    def __init__(self, rgw: Any) -> None:
+        self.rgw = rgw
+        self.probe = S3AdminProbe(rgw.endpoint, rgw.admin_access_key, rgw.admin_secret_key)
+
+    def driver_env(self) -> dict[str, str]:
+        return {
+            "COSI_DRIVER_BACKEND": "ceph-rgw",
+            "COSI_DRIVER_BACKEND_ENDPOINT": self.rgw.endpoint,
+            "COSI_DRIVER_BACKEND_ADMIN_ACCESS_KEY_ID": self.rgw.admin_access_key,
+            "COSI_DRIVER_BACKEND_ADMIN_SECRET_ACCESS_KEY": self.rgw.admin_secret_key,
+            "COSI_DRIVER_MASTER_KEY": self.MASTER_KEY,
+            # A frozen gateway must fail calls well within the scenario's patience.
+            "COSI_DRIVER_OPERATION_TIMEOUT": "5",
+        }
+
+    def _radosgw_admin(self, *args: str) -> tuple[int, str]:
+        result = subprocess.run(
+            ["radosgw-admin", "-c", self.rgw.env["CEPH_RGW_CONF"], *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return result.returncode, result.stdout
+
+    async def account_keys(self, account: str) -> list[str] | None:
+        code, out = await asyncio.to_thread(self._radosgw_admin, "user", "info", f"--uid={account}")
+        if code != 0:
+            return None
+        return [key["access_key"] for key in json.loads(out)["keys"]]
+
+    def accounts(self, buckets: Collection[str]) -> set[str]:
+        """The RGW users whose display name says the driver made them for one of ``buckets``."""
+        code, out = self._radosgw_admin("metadata", "list", "user")
+        assert code == 0, "radosgw-admin metadata list user failed"
+        found = set()
+        for uid in json.loads(out):
+            code, info = self._radosgw_admin("user", "info", f"--uid={uid}")
+            display = json.loads(info).get("display_name", "") if code == 0 else ""
+            if display.startswith("cosi-driver ") and any(display.endswith(f" on bucket {b}") for b in buckets):
+                found.add(uid)
+        return found
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        with self.rgw.paused():
+            yield
+
+
 ProfileFactory = Callable[[Path, Callable[[str], Any]], BackendProfile]
 
 #: Every backend the end-to-end scenarios run against: name -> factory(workdir, need).
 PROFILES: dict[str, ProfileFactory] = {
     "filesystem": lambda workdir, need: FilesystemProfile(workdir / "filesystem"),
     "seaweedfs": lambda workdir, need: SeaweedFSProfile(need("e2e_seaweedfs")),
+    "ceph-rgw": lambda workdir, need: CephRGWProfile(need("e2e_ceph_rgw")),
 }

@@ -91,7 +91,7 @@ def test_storage_outage_while_claims_are_applied(scenario: Scenario) -> None:
         scenario.apply(*claims, *accesses.values())
         bound = waits.bucket_names(cluster, scenario.namespace, names(claims))
         # Every claim's Create has been refused as an outage before the storage comes back.
-        waits.until_events(cluster, bound.values(), "code = Unavailable")
+        waits.until_events(cluster, bound.values(), profile.outage_codes)
 
     buckets = scenario.claims_ready(names(claims), timeout=120)
     scenario.accesses_granted(list(accesses), timeout=120)
@@ -101,7 +101,7 @@ def test_storage_outage_while_claims_are_applied(scenario: Scenario) -> None:
     for bucket in buckets.values():
         for event in waits.bucket_events(cluster, bucket):
             assert event["type"] == "Warning"
-            assert "code = Unavailable" in event["message"], event["message"]
+            assert any(code in event["message"] for code in profile.outage_codes), event["message"]
             assert "Traceback" not in event["message"]
     check_storage_matches(scenario, before, buckets, accesses, access_class["parameters"]["accessMode"])
 

@@ -185,13 +185,19 @@ def bucket_events(cluster: Cluster, bucket: str) -> list[dict[str, Any]]:
     return cluster.events("default", involved=bucket)
 
 
-def occurrences(events: list[dict[str, Any]], needle: str) -> int:
-    """How many times Events with ``needle`` in their message were posted (repeats raise ``count``)."""
-    return sum(event.get("count") or 1 for event in events if needle in event["message"])
+def occurrences(events: list[dict[str, Any]], needle: str | tuple[str, ...]) -> int:
+    """How many times Events with ``needle`` (or any of several) in their message were posted
+    (repeats raise ``count``)."""
+    needles = (needle,) if isinstance(needle, str) else needle
+    return sum(event.get("count") or 1 for event in events if any(n in event["message"] for n in needles))
 
 
 def until_events(
-    cluster: Cluster, buckets: Collection[str], needle: str, at_least: int = 1, timeout: float = 60
+    cluster: Cluster,
+    buckets: Collection[str],
+    needle: str | tuple[str, ...],
+    at_least: int = 1,
+    timeout: float = 60,
 ) -> dict[str, list[dict[str, Any]]]:
     """Wait until every Bucket has had ``at_least`` Events containing ``needle``; return each one's Events."""
 
