@@ -31,10 +31,15 @@ from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
 SEQUENTIAL = 20  # lifecycles per round
 ROUNDS = 3
 CONCURRENT = 64
+# SeaweedFS serialises IAM and slows down as users pile up (README, Limitations): 64 lifecycles at
+# once need minutes, so the concurrent runs get time limits that let them finish and be timed.
+PATIENT = 600.0
 
 
 def _driver_env(work: Path, server: Any) -> dict[str, str]:
     return {
+        "COSI_DRIVER_OPERATION_TIMEOUT": str(PATIENT),
+        "COSI_DRIVER_BACKEND_READ_TIMEOUT": str(PATIENT),
         "COSI_ENDPOINT": f"unix://{work}/cosi.sock",
         "COSI_DRIVER_STATE_DIR": str(work / "state"),
         "COSI_DRIVER_BACKEND": "s3",
@@ -116,8 +121,8 @@ async def run(report: Report) -> None:
             session = aioboto3.Session(
                 aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key, region_name="us-east-1"
             )
-            # The same client settings (timeouts, retries, pool) the backend uses.
-            config = Connection(endpoint=server.endpoint).botocore_config()
+            # The same client settings (timeouts, retries, pool) the backend is given.
+            config = Connection(endpoint=server.endpoint, read_timeout=PATIENT).botocore_config()
             async with (
                 child(driver_args(), _driver_env(work, server), work / "cosi.sock"),
                 grpc.aio.insecure_channel(f"unix://{work}/cosi.sock") as channel,
