@@ -13,6 +13,7 @@ standard library's log records too.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -56,10 +57,17 @@ def _scrub_text(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether a field name looks like it holds a secret. Field names repeat from event to event
+    (every RPC logs the same ones), so the answer is remembered: this runs on every log line."""
+    return bool(key) and _SECRET_KEY.search(key) is not None
+
+
 def _redact_value(key: str, value: Any) -> Any:
     if isinstance(value, Secret):
         return MASK
-    if key and _SECRET_KEY.search(key) and not isinstance(value, (bool, int, float, type(None))):
+    if _secret_key(key) and not isinstance(value, (bool, int, float, type(None))):
         return MASK
     if isinstance(value, Mapping):
         return {k: _redact_value(str(k), v) for k, v in value.items()}
