@@ -139,7 +139,7 @@ class Driver:
                 if found is None:
                     await self._ledger.forget(route.name, name)
                 raise
-            log.info("bucket ready", backend=route.name, bucket=name, existed=found is not None)
+            log.debug("bucket ready", backend=route.name, bucket=name, existed=found is not None)
             return info
 
     def _owned_fingerprint(self, found: FoundBucket, recorded: Intent | None) -> str | None:
@@ -184,14 +184,14 @@ class Driver:
             )
             policy = parsed.deletion_policy
             if policy is DeletionPolicy.RETAIN:
-                log.info("bucket retained", backend=route.name, bucket=name, reason="deletionPolicy=retain")
+                log.debug("bucket retained", backend=route.name, bucket=name, reason="deletionPolicy=retain")
                 return
             request = DeleteBucket(name=name, purge=policy is DeletionPolicy.PURGE)
             await self._call(
                 route, f"delete bucket {name!r}", route.backend.delete_bucket(request), op="delete_bucket", bucket=name
             )
             await self._ledger.forget(route.name, name)
-            log.info("bucket deleted", backend=route.name, bucket=name, purge=request.purge)
+            log.debug("bucket deleted", backend=route.name, bucket=name, purge=request.purge)
 
     async def grant_access(
         self,
@@ -244,7 +244,7 @@ class Driver:
             )
             account = ids.AccountRef(route.name, granted.account, granted.key_version)
             account_id = ids.check_fits("name", account.encode())
-            log.info("access granted", backend=route.name, bucket=bucket, account_id=account_id)
+            log.debug("access granted", backend=route.name, bucket=bucket, account_id=account_id)
             return Access(account_id=account_id, credentials=granted.credentials)
 
     async def revoke_access(self, bucket_id: str, account_id: str) -> None:
@@ -270,7 +270,7 @@ class Driver:
                 bucket=request.bucket,
                 account=request.account,
             )
-            log.info("access revoked", backend=route.name, bucket=request.bucket, account=request.account)
+            log.debug("access revoked", backend=route.name, bucket=request.bucket, account=request.account)
 
     # -- Health -------------------------------------------------------------------------------
 
