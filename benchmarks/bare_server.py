@@ -1,7 +1,9 @@
 """A bare grpc.aio Identity servicer: the yardstick our full server is compared with.
 
 No interceptors, no core, no logging: the generated stub's servicer answering DriverGetInfo on
-a UNIX socket, as grpc's own aio examples do it.
+a UNIX socket, as grpc's own aio examples do it. With ``--otel`` it gets opentelemetry-instrumentation-grpc's
+aio server interceptor and nothing else (every span sampled, batched to a no-op exporter): the
+floor any server wrapped by that interceptor can reach, whatever else it does.
 """
 
 from __future__ import annotations
@@ -21,8 +23,20 @@ class Identity(pb_grpc.IdentityServicer):  # type: ignore[misc]
         return pb.DriverGetInfoResponse(name="bare.example.com")
 
 
-async def serve(path: str) -> None:
-    server = grpc.aio.server()
+def otel_interceptors() -> list[Any]:
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from benchmarks.instrumented_server import Discard
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    return [aio_server_interceptor(provider)]
+
+
+async def serve(path: str, otel: bool = False) -> None:
+    server = grpc.aio.server(interceptors=otel_interceptors() if otel else None)
     pb_grpc.add_IdentityServicer_to_server(Identity(), server)
     server.add_insecure_port(f"unix://{path}")
     await server.start()
@@ -30,4 +44,4 @@ async def serve(path: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1]))
+    asyncio.run(serve(sys.argv[1], otel="--otel" in sys.argv[2:]))

@@ -1,10 +1,12 @@
 """Observability figures: what tracing and metrics cost a call, and what they add to start-up.
 
-DriverGetInfo throughput of five servers in the same run, alternated so drift on the machine hits
+DriverGetInfo throughput of six servers in the same run, alternated so drift on the machine hits
 all alike: the bare grpc.aio servicer; ``cosi-driver serve`` with telemetry off (no OTEL_* exporter,
 no HTTP address: opentelemetry is not even imported); with Prometheus metrics on
 (COSI_DRIVER_HTTP_ADDR); with tracing too (every span sampled, batched to a no-op exporter); and
-with one trace in ten sampled (OTEL_TRACES_SAMPLER=parentbased_traceidratio, ARG 0.1).
+with one trace in ten sampled (OTEL_TRACES_SAMPLER=parentbased_traceidratio, ARG 0.1). A sixth,
+the bare servicer wrapped by opentelemetry-instrumentation-grpc's interceptor alone, shows what
+that interceptor costs by itself: the ceiling for any server that uses it.
 Besides calls/s, each server's own CPU time per call is shown: on a shared machine it is the
 steadier figure.
 """
@@ -56,6 +58,11 @@ def variants(work: Path) -> dict[str, tuple[list[str], dict[str, str], Path]]:
     metrics_env = driver_env(work, COSI_DRIVER_HTTP_ADDR="127.0.0.1:0")  # any free port
     return {
         "bare grpc.aio servicer": ([sys.executable, "-m", "benchmarks.bare_server", str(bare_socket)], {}, bare_socket),
+        "bare + OTel interceptor alone": (
+            [sys.executable, "-m", "benchmarks.bare_server", str(bare_socket), "--otel"],
+            {},
+            bare_socket,
+        ),
         "telemetry off": (driver_args(), driver_env(work), sock),
         "metrics on": (driver_args(), metrics_env, sock),
         "tracing + metrics on": ([sys.executable, "-m", "benchmarks.instrumented_server"], metrics_env, sock),
@@ -88,6 +95,12 @@ async def throughput(report: Report) -> None:
         )
     full = medians["tracing + metrics on"][0] / bare_rate
     report.figure("ratio full instrumentation / bare", f"{full:.2f}x", "target >= 0.80x; 32 concurrent, median of 3")
+    floor = medians["bare + OTel interceptor alone"][0] / bare_rate
+    report.figure(
+        "ratio OpenTelemetry's interceptor alone / bare",
+        f"{floor:.2f}x",
+        f"the most any server using it can reach here; full instrumentation is {full / floor:.2f}x of it",
+    )
 
 
 async def cold_start(report: Report) -> None:
