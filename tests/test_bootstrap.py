@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -123,6 +124,17 @@ def test_the_project_has_everything_an_author_needs(tmp_path: Path) -> None:
     env = {item["name"]: item.get("value") for item in driver["env"]}
     assert env["COSI_DRIVER_NAME"] == "acme-objects.objectstorage.example.com"
     assert env["COSI_DRIVER_BACKEND"] == "acme-store"
+    assert_probes_reach_the_driver(driver)
+
+
+def assert_probes_reach_the_driver(driver: dict[str, Any]) -> None:
+    """The kubelet's probes name the port the driver serves /livez and /readyz on."""
+    env = {item["name"]: item.get("value") for item in driver["env"]}
+    port = int(env["COSI_DRIVER_HTTP_ADDR"].rsplit(":", 1)[1])
+    assert driver["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    probes = {kind: driver[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
+    assert probes["readinessProbe"] == {"path": "/readyz", "port": "http"}
+    assert probes["livenessProbe"] == probes["startupProbe"] == {"path": "/livez", "port": "http"}
 
 
 def test_an_existing_directory_is_refused_unless_forced(tmp_path: Path) -> None:
@@ -189,8 +201,9 @@ def test_the_chart_renders_with_the_real_helm_engine(tmp_path: Path) -> None:
         ]
     )
     deployment = next(doc for doc in objects if doc["kind"] == "Deployment")
-    sidecar = deployment["spec"]["template"]["spec"]["containers"][1]
+    driver, sidecar = deployment["spec"]["template"]["spec"]["containers"]
     assert sidecar["image"] == "registry.k8s.io/sig-storage/objectstorage-sidecar:v0.2.2"
+    assert_probes_reach_the_driver(driver)
     binding = next(doc for doc in objects if doc["kind"] == "ClusterRoleBinding")
     assert binding["subjects"][0]["namespace"] == "storage"
 
