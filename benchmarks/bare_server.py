@@ -1,9 +1,9 @@
 """A bare grpc.aio Identity servicer: the yardstick our full server is compared with.
 
 No interceptors, no core, no logging: the generated stub's servicer answering DriverGetInfo on
-a UNIX socket, as grpc's own aio examples do it. With ``--otel`` it gets opentelemetry-instrumentation-grpc's
-aio server interceptor and nothing else (every span sampled, batched to a no-op exporter): the
-floor any server wrapped by that interceptor can reach, whatever else it does.
+a UNIX socket, as grpc's own aio examples do it. With ``--otel`` it gets the aio server
+interceptor of opentelemetry-instrumentation-grpc and nothing else (every span sampled, batched to
+a no-op exporter): the most throughput any server wrapped by that interceptor can reach.
 """
 
 from __future__ import annotations
