@@ -123,7 +123,9 @@ async def rate(operation: Callable[[int], Awaitable[object]], concurrency: int, 
     return done / (time.perf_counter() - started)
 
 
-async def info_rate(endpoint: str, concurrency: int = 32, seconds: float = 3.0) -> float:
+@contextlib.asynccontextmanager
+async def info_caller(endpoint: str, concurrency: int = 32) -> AsyncIterator[Callable[[int], Awaitable[object]]]:
+    """A DriverGetInfo call on one channel to ``endpoint``, warmed up with ``concurrency`` workers."""
     async with grpc.aio.insecure_channel(endpoint) as channel:
         stub = pb_grpc.IdentityStub(channel)
         request = pb.DriverGetInfoRequest()
@@ -131,5 +133,10 @@ async def info_rate(endpoint: str, concurrency: int = 32, seconds: float = 3.0) 
         async def call(_: int) -> object:
             return await stub.DriverGetInfo(request)
 
-        await rate(call, concurrency, 0.5)  # warm-up
+        await rate(call, concurrency, 0.5)
+        yield call
+
+
+async def info_rate(endpoint: str, concurrency: int = 32, seconds: float = 3.0) -> float:
+    async with info_caller(endpoint, concurrency) as call:
         return await rate(call, concurrency, seconds)

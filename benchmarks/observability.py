@@ -20,12 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
-
-from benchmarks.harness import child, driver_args, driver_env, rate, scratch, wait_for_info
+from benchmarks.harness import child, driver_args, driver_env, info_caller, rate, scratch, wait_for_info
 from benchmarks.report import Report
-from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
-from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
 
 SECONDS = 3.0
 CONCURRENCY = 32
@@ -39,14 +35,7 @@ def cpu_seconds(pid: int) -> float:
 
 async def measure(endpoint: str, pid: int) -> tuple[float, float]:
     """(calls/s, server CPU microseconds per call) for DriverGetInfo."""
-    async with grpc.aio.insecure_channel(endpoint) as channel:
-        stub = pb_grpc.IdentityStub(channel)
-        request = pb.DriverGetInfoRequest()
-
-        async def call(_: int) -> object:
-            return await stub.DriverGetInfo(request)
-
-        await rate(call, CONCURRENCY, 0.5)  # warm-up
+    async with info_caller(endpoint, CONCURRENCY) as call:
         cpu_before = cpu_seconds(pid)
         calls_per_second = await rate(call, CONCURRENCY, SECONDS)
         cpu = cpu_seconds(pid) - cpu_before
