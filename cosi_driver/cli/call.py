@@ -17,7 +17,7 @@ from cosi_driver.core.secret import MASK
 SECRET_FIELDS = frozenset({"accessSecretKey", "accessToken"})
 
 
-def _param(text: str) -> tuple[str, str]:
+def key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -50,13 +50,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     create = add("create-bucket", help="DriverCreateBucket", description="Create a bucket.")
     create.add_argument("name")
-    create.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE")
+    create.add_argument("--param", type=key_value, action="append", default=[], metavar="KEY=VALUE")
 
     delete = add("delete-bucket", help="DriverDeleteBucket", description="Delete a bucket.")
     delete.add_argument("bucket_id")
     delete.add_argument(
         "--param",
-        type=_param,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -66,7 +66,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     grant = add("grant-access", help="DriverGrantBucketAccess", description="Grant access to a bucket.")
     grant.add_argument("bucket_id")
     grant.add_argument("name")
-    grant.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE")
+    grant.add_argument("--param", type=key_value, action="append", default=[], metavar="KEY=VALUE")
     grant.add_argument("--auth-type", choices=["Key", "IAM"], default="Key")
 
     revoke = add("revoke-access", help="DriverRevokeBucketAccess", description="Revoke access.")

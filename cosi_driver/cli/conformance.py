@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Any
 
-from cosi_driver.cli.call import _param as key_value
+from cosi_driver.cli.call import key_value
 
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from cosi_driver.cli.call import _param as key_value
+from cosi_driver.cli.call import key_value
 
 
 def register(parser: argparse.ArgumentParser) -> None:
