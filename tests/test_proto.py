@@ -23,6 +23,7 @@ from google.protobuf import descriptor_pb2
 
 from cosi_driver.spec import protogen
 from cosi_driver.spec.v1alpha1 import servicer
+from tests.fixtures import unavailable
 from tests.support import PROJECT_ROOT, SHARED
 
 UPSTREAM_DIR = SHARED / "cosi" / "proto"
@@ -65,7 +66,7 @@ def ours(version: str) -> Path:
 def upstream(version: str) -> Path:
     path = UPSTREAM_DIR / f"cosi.{version}.proto"
     if not path.exists():
-        pytest.skip(f"the upstream {version} proto is not at {path} (set COSI_SHARED_DIR to the shared kit)")
+        unavailable(f"the upstream {version} proto is not at {path} (set COSI_SHARED_DIR to the shared kit)")
     return path
 
 
