@@ -12,7 +12,7 @@ help:
 	@echo "make run    - install into .venv and serve the driver on ./.run/cosi.sock over an embedded SeaweedFS"
 	@echo "make test   - install test dependencies, start the real servers the tests need, run every test"
 	@echo "make lint   - ruff and mypy"
-	@echo "make proto  - regenerate the stubs from proto/cosi.proto"
+	@echo "make proto  - regenerate the stubs of both API versions from proto/v1alpha1 and proto/v1alpha2"
 	@echo "make bench  - print performance figures"
 
 $(BIN)/python:

@@ -22,17 +22,15 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$cosi_driver/spec/v1alpha1/cosi.proto\x12\rcosi.v1alpha1\x1a google/protobuf/descriptor.proto\"R\n\x02S3\x12\x0e\n\x06region\x18\x01 \x01(\t\x12<\n\x11signature_version\x18\x02 \x01(\x0e\x32!.cosi.v1alpha1.S3SignatureVersion\"$\n\tAzureBlob\x12\x17\n\x0fstorage_account\x18\x01 \x01(\t\"L\n\x03GCS\x12\x18\n\x10private_key_name\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x17\n\x0fservice_account\x18\x03 \x01(\t\"\x85\x01\n\x08Protocol\x12\x1f\n\x02s3\x18\x01 \x01(\x0b\x32\x11.cosi.v1alpha1.S3H\x00\x12-\n\tazureBlob\x18\x02 \x01(\x0b\x32\x18.cosi.v1alpha1.AzureBlobH\x00\x12!\n\x03gcs\x18\x03 \x01(\x0b\x32\x12.cosi.v1alpha1.GCSH\x00\x42\x06\n\x04type\"\x83\x01\n\x11\x43redentialDetails\x12>\n\x07secrets\x18\x01 \x03(\x0b\x32-.cosi.v1alpha1.CredentialDetails.SecretsEntry\x1a.\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x16\n\x14\x44riverGetInfoRequest\"%\n\x15\x44riverGetInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xaa\x01\n\x19\x44riverCreateBucketRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12L\n\nparameters\x18\x02 \x03(\x0b\x32\x38.cosi.v1alpha1.DriverCreateBucketRequest.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x1a\x44riverCreateBucketResponse\x12\x11\n\tbucket_id\x18\x01 \x01(\t\x12,\n\x0b\x62ucket_info\x18\x02 \x01(\x0b\x32\x17.cosi.v1alpha1.Protocol\"\xb9\x01\n\x19\x44riverDeleteBucketRequest\x12\x11\n\tbucket_id\x18\x01 \x01(\t\x12S\n\x0e\x64\x65lete_context\x18\x02 \x03(\x0b\x32;.cosi.v1alpha1.DriverDeleteBucketRequest.DeleteContextEntry\x1a\x34\n\x12\x44\x65leteContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x1a\x44riverDeleteBucketResponse\"\x87\x02\n\x1e\x44riverGrantBucketAccessRequest\x12\x11\n\tbucket_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12>\n\x13\x61uthentication_type\x18\x03 \x01(\x0e\x32!.cosi.v1alpha1.AuthenticationType\x12Q\n\nparameters\x18\x04 \x03(\x0b\x32=.cosi.v1alpha1.DriverGrantBucketAccessRequest.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe1\x01\n\x1f\x44riverGrantBucketAccessResponse\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12T\n\x0b\x63redentials\x18\x02 \x03(\x0b\x32?.cosi.v1alpha1.DriverGrantBucketAccessResponse.CredentialsEntry\x1aT\n\x10\x43redentialsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .cosi.v1alpha1.CredentialDetails:\x02\x38\x01\"\xec\x01\n\x1f\x44riverRevokeBucketAccessRequest\x12\x11\n\tbucket_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x66\n\x15revoke_access_context\x18\x03 \x03(\x0b\x32G.cosi.v1alpha1.DriverRevokeBucketAccessRequest.RevokeAccessContextEntry\x1a:\n\x18RevokeAccessContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\"\n DriverRevokeBucketAccessResponse*>\n\x12S3SignatureVersion\x12\x14\n\x10UnknownSignature\x10\x00\x12\x08\n\x04S3V2\x10\x01\x12\x08\n\x04S3V4\x10\x02*q\n\x19\x41nonymousBucketAccessMode\x12\x1b\n\x17UnknownBucketAccessMode\x10\x00\x12\x0b\n\x07Private\x10\x01\x12\x0c\n\x08ReadOnly\x10\x02\x12\r\n\tWriteOnly\x10\x03\x12\r\n\tReadWrite\x10\x04*E\n\x12\x41uthenticationType\x12\x1d\n\x19UnknownAuthenticationType\x10\x00\x12\x07\n\x03Key\x10\x01\x12\x07\n\x03IAM\x10\x02\x32h\n\x08Identity\x12\\\n\rDriverGetInfo\x12#.cosi.v1alpha1.DriverGetInfoRequest\x1a$.cosi.v1alpha1.DriverGetInfoResponse\"\x00\x32\xde\x03\n\x0bProvisioner\x12k\n\x12\x44riverCreateBucket\x12(.cosi.v1alpha1.DriverCreateBucketRequest\x1a).cosi.v1alpha1.DriverCreateBucketResponse\"\x00\x12k\n\x12\x44riverDeleteBucket\x12(.cosi.v1alpha1.DriverDeleteBucketRequest\x1a).cosi.v1alpha1.DriverDeleteBucketResponse\"\x00\x12x\n\x17\x44riverGrantBucketAccess\x12-.cosi.v1alpha1.DriverGrantBucketAccessRequest\x1a..cosi.v1alpha1.DriverGrantBucketAccessResponse\x12{\n\x18\x44riverRevokeBucketAccess\x12..cosi.v1alpha1.DriverRevokeBucketAccessRequest\x1a/.cosi.v1alpha1.DriverRevokeBucketAccessResponse:1\n\nalpha_enum\x12\x1c.google.protobuf.EnumOptions\x18\xdc\x08 \x01(\x08:<\n\x10\x61lpha_enum_value\x12!.google.protobuf.EnumValueOptions\x18\xdc\x08 \x01(\x08:3\n\x0b\x63osi_secret\x12\x1d.google.protobuf.FieldOptions\x18\xdb\x08 \x01(\x08:3\n\x0b\x61lpha_field\x12\x1d.google.protobuf.FieldOptions\x18\xdc\x08 \x01(\x08:7\n\ralpha_message\x12\x1f.google.protobuf.MessageOptions\x18\xdc\x08 \x01(\x08:5\n\x0c\x61lpha_method\x12\x1e.google.protobuf.MethodOptions\x18\xdc\x08 \x01(\x08:7\n\ralpha_service\x12\x1f.google.protobuf.ServiceOptions\x18\xdc\x08 \x01(\x08\x42;Z9sigs.k8s.io/container-object-storage-interface/proto;cosib\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$cosi_driver/spec/v1alpha1/cosi.proto\x12\rcosi.v1alpha1\"R\n\x02S3\x12\x0e\n\x06region\x18\x01 \x01(\t\x12<\n\x11signature_version\x18\x02 \x01(\x0e\x32!.cosi.v1alpha1.S3SignatureVersion\"$\n\tAzureBlob\x12\x17\n\x0fstorage_account\x18\x01 \x01(\t\"L\n\x03GCS\x12\x18\n\x10private_key_name\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x17\n\x0fservice_account\x18\x03 \x01(\t\"\x85\x01\n\x08Protocol\x12\x1f\n\x02s3\x18\x01 \x01(\x0b\x32\x11.cosi.v1alpha1.S3H\x00\x12-\n\tazureBlob\x18\x02 \x01(\x0b\x32\x18.cosi.v1alpha1.AzureBlobH\x00\x12!\n\x03gcs\x18\x03 \x01(\x0b\x32\x12.cosi.v1alpha1.GCSH\x00\x42\x06\n\x04type\"\x83\x01\n\x11\x43redentialDetails\x12>\n\x07secrets\x18\x01 \x03(\x0b\x32-.cosi.v1alpha1.CredentialDetails.SecretsEntry\x1a.\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x16\n\x14\x44riverGetInfoRequest\"%\n\x15\x44riverGetInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xaa\x01\n\x19\x44riverCreateBucketRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12L\n\nparameters\x18\x02 \x03(\x0b\x32\x38.cosi.v1alpha1.DriverCreateBucketRequest.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x1a\x44riverCreateBucketResponse\x12\x11\n\tbucket_id\x18\x01 \x01(\t\x12,\n\x0b\x62ucket_info\x18\x02 \x01(\x0b\x32\x17.cosi.v1alpha1.Protocol\"\xb9\x01\n\x19\x44riverDeleteBucketRequest\x12\x11\n\tbucket_id\x18\x01 \x01(\t\x12S\n\x0e\x64\x65lete_context\x18\x02 \x03(\x0b\x32;.cosi.v1alpha1.DriverDeleteBucketRequest.DeleteContextEntry\x1a\x34\n\x12\x44\x65leteContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\x1a\x44riverDeleteBucketResponse\"\x87\x02\n\x1e\x44riverGrantBucketAccessRequest\x12\x11\n\tbucket_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12>\n\x13\x61uthentication_type\x18\x03 \x01(\x0e\x32!.cosi.v1alpha1.AuthenticationType\x12Q\n\nparameters\x18\x04 \x03(\x0b\x32=.cosi.v1alpha1.DriverGrantBucketAccessRequest.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe1\x01\n\x1f\x44riverGrantBucketAccessResponse\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12T\n\x0b\x63redentials\x18\x02 \x03(\x0b\x32?.cosi.v1alpha1.DriverGrantBucketAccessResponse.CredentialsEntry\x1aT\n\x10\x43redentialsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .cosi.v1alpha1.CredentialDetails:\x02\x38\x01\"\xec\x01\n\x1f\x44riverRevokeBucketAccessRequest\x12\x11\n\tbucket_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x66\n\x15revoke_access_context\x18\x03 \x03(\x0b\x32G.cosi.v1alpha1.DriverRevokeBucketAccessRequest.RevokeAccessContextEntry\x1a:\n\x18RevokeAccessContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\"\n DriverRevokeBucketAccessResponse*>\n\x12S3SignatureVersion\x12\x14\n\x10UnknownSignature\x10\x00\x12\x08\n\x04S3V2\x10\x01\x12\x08\n\x04S3V4\x10\x02*q\n\x19\x41nonymousBucketAccessMode\x12\x1b\n\x17UnknownBucketAccessMode\x10\x00\x12\x0b\n\x07Private\x10\x01\x12\x0c\n\x08ReadOnly\x10\x02\x12\r\n\tWriteOnly\x10\x03\x12\r\n\tReadWrite\x10\x04*E\n\x12\x41uthenticationType\x12\x1d\n\x19UnknownAuthenticationType\x10\x00\x12\x07\n\x03Key\x10\x01\x12\x07\n\x03IAM\x10\x02\x32h\n\x08Identity\x12\\\n\rDriverGetInfo\x12#.cosi.v1alpha1.DriverGetInfoRequest\x1a$.cosi.v1alpha1.DriverGetInfoResponse\"\x00\x32\xde\x03\n\x0bProvisioner\x12k\n\x12\x44riverCreateBucket\x12(.cosi.v1alpha1.DriverCreateBucketRequest\x1a).cosi.v1alpha1.DriverCreateBucketResponse\"\x00\x12k\n\x12\x44riverDeleteBucket\x12(.cosi.v1alpha1.DriverDeleteBucketRequest\x1a).cosi.v1alpha1.DriverDeleteBucketResponse\"\x00\x12x\n\x17\x44riverGrantBucketAccess\x12-.cosi.v1alpha1.DriverGrantBucketAccessRequest\x1a..cosi.v1alpha1.DriverGrantBucketAccessResponse\x12{\n\x18\x44riverRevokeBucketAccess\x12..cosi.v1alpha1.DriverRevokeBucketAccessRequest\x1a/.cosi.v1alpha1.DriverRevokeBucketAccessResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cosi_driver.spec.v1alpha1.cosi_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z9sigs.k8s.io/container-object-storage-interface/proto;cosi'
+  DESCRIPTOR._loaded_options = None
   _globals['_CREDENTIALDETAILS_SECRETSENTRY']._loaded_options = None
   _globals['_CREDENTIALDETAILS_SECRETSENTRY']._serialized_options = b'8\001'
   _globals['_DRIVERCREATEBUCKETREQUEST_PARAMETERSENTRY']._loaded_options = None
@@ -45,56 +43,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DRIVERGRANTBUCKETACCESSRESPONSE_CREDENTIALSENTRY']._serialized_options = b'8\001'
   _globals['_DRIVERREVOKEBUCKETACCESSREQUEST_REVOKEACCESSCONTEXTENTRY']._loaded_options = None
   _globals['_DRIVERREVOKEBUCKETACCESSREQUEST_REVOKEACCESSCONTEXTENTRY']._serialized_options = b'8\001'
-  _globals['_S3SIGNATUREVERSION']._serialized_start=1877
-  _globals['_S3SIGNATUREVERSION']._serialized_end=1939
-  _globals['_ANONYMOUSBUCKETACCESSMODE']._serialized_start=1941
-  _globals['_ANONYMOUSBUCKETACCESSMODE']._serialized_end=2054
-  _globals['_AUTHENTICATIONTYPE']._serialized_start=2056
-  _globals['_AUTHENTICATIONTYPE']._serialized_end=2125
-  _globals['_S3']._serialized_start=89
-  _globals['_S3']._serialized_end=171
-  _globals['_AZUREBLOB']._serialized_start=173
-  _globals['_AZUREBLOB']._serialized_end=209
-  _globals['_GCS']._serialized_start=211
-  _globals['_GCS']._serialized_end=287
-  _globals['_PROTOCOL']._serialized_start=290
-  _globals['_PROTOCOL']._serialized_end=423
-  _globals['_CREDENTIALDETAILS']._serialized_start=426
-  _globals['_CREDENTIALDETAILS']._serialized_end=557
-  _globals['_CREDENTIALDETAILS_SECRETSENTRY']._serialized_start=511
-  _globals['_CREDENTIALDETAILS_SECRETSENTRY']._serialized_end=557
-  _globals['_DRIVERGETINFOREQUEST']._serialized_start=559
-  _globals['_DRIVERGETINFOREQUEST']._serialized_end=581
-  _globals['_DRIVERGETINFORESPONSE']._serialized_start=583
-  _globals['_DRIVERGETINFORESPONSE']._serialized_end=620
-  _globals['_DRIVERCREATEBUCKETREQUEST']._serialized_start=623
-  _globals['_DRIVERCREATEBUCKETREQUEST']._serialized_end=793
-  _globals['_DRIVERCREATEBUCKETREQUEST_PARAMETERSENTRY']._serialized_start=744
-  _globals['_DRIVERCREATEBUCKETREQUEST_PARAMETERSENTRY']._serialized_end=793
-  _globals['_DRIVERCREATEBUCKETRESPONSE']._serialized_start=795
-  _globals['_DRIVERCREATEBUCKETRESPONSE']._serialized_end=888
-  _globals['_DRIVERDELETEBUCKETREQUEST']._serialized_start=891
-  _globals['_DRIVERDELETEBUCKETREQUEST']._serialized_end=1076
-  _globals['_DRIVERDELETEBUCKETREQUEST_DELETECONTEXTENTRY']._serialized_start=1024
-  _globals['_DRIVERDELETEBUCKETREQUEST_DELETECONTEXTENTRY']._serialized_end=1076
-  _globals['_DRIVERDELETEBUCKETRESPONSE']._serialized_start=1078
-  _globals['_DRIVERDELETEBUCKETRESPONSE']._serialized_end=1106
-  _globals['_DRIVERGRANTBUCKETACCESSREQUEST']._serialized_start=1109
-  _globals['_DRIVERGRANTBUCKETACCESSREQUEST']._serialized_end=1372
-  _globals['_DRIVERGRANTBUCKETACCESSREQUEST_PARAMETERSENTRY']._serialized_start=744
-  _globals['_DRIVERGRANTBUCKETACCESSREQUEST_PARAMETERSENTRY']._serialized_end=793
-  _globals['_DRIVERGRANTBUCKETACCESSRESPONSE']._serialized_start=1375
-  _globals['_DRIVERGRANTBUCKETACCESSRESPONSE']._serialized_end=1600
-  _globals['_DRIVERGRANTBUCKETACCESSRESPONSE_CREDENTIALSENTRY']._serialized_start=1516
-  _globals['_DRIVERGRANTBUCKETACCESSRESPONSE_CREDENTIALSENTRY']._serialized_end=1600
-  _globals['_DRIVERREVOKEBUCKETACCESSREQUEST']._serialized_start=1603
-  _globals['_DRIVERREVOKEBUCKETACCESSREQUEST']._serialized_end=1839
-  _globals['_DRIVERREVOKEBUCKETACCESSREQUEST_REVOKEACCESSCONTEXTENTRY']._serialized_start=1781
-  _globals['_DRIVERREVOKEBUCKETACCESSREQUEST_REVOKEACCESSCONTEXTENTRY']._serialized_end=1839
-  _globals['_DRIVERREVOKEBUCKETACCESSRESPONSE']._serialized_start=1841
-  _globals['_DRIVERREVOKEBUCKETACCESSRESPONSE']._serialized_end=1875
-  _globals['_IDENTITY']._serialized_start=2127
-  _globals['_IDENTITY']._serialized_end=2231
-  _globals['_PROVISIONER']._serialized_start=2234
-  _globals['_PROVISIONER']._serialized_end=2712
+  _globals['_S3SIGNATUREVERSION']._serialized_start=1843
+  _globals['_S3SIGNATUREVERSION']._serialized_end=1905
+  _globals['_ANONYMOUSBUCKETACCESSMODE']._serialized_start=1907
+  _globals['_ANONYMOUSBUCKETACCESSMODE']._serialized_end=2020
+  _globals['_AUTHENTICATIONTYPE']._serialized_start=2022
+  _globals['_AUTHENTICATIONTYPE']._serialized_end=2091
+  _globals['_S3']._serialized_start=55
+  _globals['_S3']._serialized_end=137
+  _globals['_AZUREBLOB']._serialized_start=139
+  _globals['_AZUREBLOB']._serialized_end=175
+  _globals['_GCS']._serialized_start=177
+  _globals['_GCS']._serialized_end=253
+  _globals['_PROTOCOL']._serialized_start=256
+  _globals['_PROTOCOL']._serialized_end=389
+  _globals['_CREDENTIALDETAILS']._serialized_start=392
+  _globals['_CREDENTIALDETAILS']._serialized_end=523
+  _globals['_CREDENTIALDETAILS_SECRETSENTRY']._serialized_start=477
+  _globals['_CREDENTIALDETAILS_SECRETSENTRY']._serialized_end=523
+  _globals['_DRIVERGETINFOREQUEST']._serialized_start=525
+  _globals['_DRIVERGETINFOREQUEST']._serialized_end=547
+  _globals['_DRIVERGETINFORESPONSE']._serialized_start=549
+  _globals['_DRIVERGETINFORESPONSE']._serialized_end=586
+  _globals['_DRIVERCREATEBUCKETREQUEST']._serialized_start=589
+  _globals['_DRIVERCREATEBUCKETREQUEST']._serialized_end=759
+  _globals['_DRIVERCREATEBUCKETREQUEST_PARAMETERSENTRY']._serialized_start=710
+  _globals['_DRIVERCREATEBUCKETREQUEST_PARAMETERSENTRY']._serialized_end=759
+  _globals['_DRIVERCREATEBUCKETRESPONSE']._serialized_start=761
+  _globals['_DRIVERCREATEBUCKETRESPONSE']._serialized_end=854
+  _globals['_DRIVERDELETEBUCKETREQUEST']._serialized_start=857
+  _globals['_DRIVERDELETEBUCKETREQUEST']._serialized_end=1042
+  _globals['_DRIVERDELETEBUCKETREQUEST_DELETECONTEXTENTRY']._serialized_start=990
+  _globals['_DRIVERDELETEBUCKETREQUEST_DELETECONTEXTENTRY']._serialized_end=1042
+  _globals['_DRIVERDELETEBUCKETRESPONSE']._serialized_start=1044
+  _globals['_DRIVERDELETEBUCKETRESPONSE']._serialized_end=1072
+  _globals['_DRIVERGRANTBUCKETACCESSREQUEST']._serialized_start=1075
+  _globals['_DRIVERGRANTBUCKETACCESSREQUEST']._serialized_end=1338
+  _globals['_DRIVERGRANTBUCKETACCESSREQUEST_PARAMETERSENTRY']._serialized_start=710
+  _globals['_DRIVERGRANTBUCKETACCESSREQUEST_PARAMETERSENTRY']._serialized_end=759
+  _globals['_DRIVERGRANTBUCKETACCESSRESPONSE']._serialized_start=1341
+  _globals['_DRIVERGRANTBUCKETACCESSRESPONSE']._serialized_end=1566
+  _globals['_DRIVERGRANTBUCKETACCESSRESPONSE_CREDENTIALSENTRY']._serialized_start=1482
+  _globals['_DRIVERGRANTBUCKETACCESSRESPONSE_CREDENTIALSENTRY']._serialized_end=1566
+  _globals['_DRIVERREVOKEBUCKETACCESSREQUEST']._serialized_start=1569
+  _globals['_DRIVERREVOKEBUCKETACCESSREQUEST']._serialized_end=1805
+  _globals['_DRIVERREVOKEBUCKETACCESSREQUEST_REVOKEACCESSCONTEXTENTRY']._serialized_start=1747
+  _globals['_DRIVERREVOKEBUCKETACCESSREQUEST_REVOKEACCESSCONTEXTENTRY']._serialized_end=1805
+  _globals['_DRIVERREVOKEBUCKETACCESSRESPONSE']._serialized_start=1807
+  _globals['_DRIVERREVOKEBUCKETACCESSRESPONSE']._serialized_end=1841
+  _globals['_IDENTITY']._serialized_start=2093
+  _globals['_IDENTITY']._serialized_end=2197
+  _globals['_PROVISIONER']._serialized_start=2200
+  _globals['_PROVISIONER']._serialized_end=2678
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,3 @@
-from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -38,20 +37,6 @@ ReadWrite: AnonymousBucketAccessMode
 UnknownAuthenticationType: AuthenticationType
 Key: AuthenticationType
 IAM: AuthenticationType
-ALPHA_ENUM_FIELD_NUMBER: _ClassVar[int]
-alpha_enum: _descriptor.FieldDescriptor
-ALPHA_ENUM_VALUE_FIELD_NUMBER: _ClassVar[int]
-alpha_enum_value: _descriptor.FieldDescriptor
-COSI_SECRET_FIELD_NUMBER: _ClassVar[int]
-cosi_secret: _descriptor.FieldDescriptor
-ALPHA_FIELD_FIELD_NUMBER: _ClassVar[int]
-alpha_field: _descriptor.FieldDescriptor
-ALPHA_MESSAGE_FIELD_NUMBER: _ClassVar[int]
-alpha_message: _descriptor.FieldDescriptor
-ALPHA_METHOD_FIELD_NUMBER: _ClassVar[int]
-alpha_method: _descriptor.FieldDescriptor
-ALPHA_SERVICE_FIELD_NUMBER: _ClassVar[int]
-alpha_service: _descriptor.FieldDescriptor
 
 class S3(_message.Message):
     __slots__ = ("region", "signature_version")

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class IdentityStub:
-    """Missing associated documentation comment in .proto file."""
+    """Answers the one question the sidecar asks at start-up: which driver is on this socket.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -42,11 +43,12 @@ class IdentityStub:
 
 
 class IdentityServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Answers the one question the sidecar asks at start-up: which driver is on this socket.
+    """
 
     def DriverGetInfo(self, request, context):
-        """This call is meant to retrieve the unique provisioner Identity.
-        This identity will have to be set in BucketClaim.DriverName field in order to invoke this specific provisioner.
+        """Called once when the sidecar starts; the sidecar exits if it fails. The name returned is
+        what BucketClass and BucketAccessClass objects put in `driverName` to select this driver.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -69,7 +71,8 @@ def add_IdentityServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Identity:
-    """Missing associated documentation comment in .proto file."""
+    """Answers the one question the sidecar asks at start-up: which driver is on this socket.
+    """
 
     @staticmethod
     def DriverGetInfo(request,
@@ -100,7 +103,9 @@ class Identity:
 
 
 class ProvisionerStub:
-    """Missing associated documentation comment in .proto file."""
+    """Bucket and credential lifecycle. The sidecar retries every failed call with back-off and
+    repeats calls that already succeeded, so cosi-driver answers a repeat with the first result.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -131,36 +136,35 @@ class ProvisionerStub:
 
 
 class ProvisionerServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Bucket and credential lifecycle. The sidecar retries every failed call with back-off and
+    repeats calls that already succeeded, so cosi-driver answers a repeat with the first result.
+    """
 
     def DriverCreateBucket(self, request, context):
-        """This call is made to create the bucket in the backend.
-        This call is idempotent
-        1. If a bucket that matches both name and parameters already exists, then OK (success) must be returned.
-        2. If a bucket by same name, but different parameters is provided, then the appropriate error code ALREADY_EXISTS must be returned.
+        """A BucketClaim was created. A second call with the same name and compatible parameters
+        returns the bucket made the first time; ALREADY_EXISTS only for incompatible parameters.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DriverDeleteBucket(self, request, context):
-        """This call is made to delete the bucket in the backend.
-        If the bucket has already been deleted, then no error should be returned.
+        """A claim with deletionPolicy Delete went away. A bucket that is already gone is success.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DriverGrantBucketAccess(self, request, context):
-        """This call grants access to an account. The account_name in the request shall be used as a unique identifier to create credentials.
-        The account_id returned in the response will be used as the unique identifier for deleting this access when calling DriverRevokeBucketAccess.
+        """A BucketAccess was created: make (or find again) an account keyed by the request name
+        and hand back its credentials; the sidecar stores them in a Secret it never rewrites.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DriverRevokeBucketAccess(self, request, context):
-        """This call revokes all access to a particular bucket from a principal.
+        """A BucketAccess was deleted: drop the account. An account that is already gone is success.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -198,7 +202,9 @@ def add_ProvisionerServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Provisioner:
-    """Missing associated documentation comment in .proto file."""
+    """Bucket and credential lifecycle. The sidecar retries every failed call with back-off and
+    repeats calls that already succeeded, so cosi-driver answers a repeat with the first result.
+    """
 
     @staticmethod
     def DriverCreateBucket(request,

@@ -7,8 +7,8 @@ import re
 from cosi_driver.core.values import ValueProblem, parse_driver_name
 from cosi_driver.testing.conformance.framework import CheckFailed, Session, check
 
-# spec.v1alpha1.md, DriverGetInfoResponse.name: at most 63 characters, beginning and ending with an
-# alphanumeric character, with dashes, dots and alphanumerics between.
+# The v1alpha1 rule for DriverGetInfoResponse.name (spec.v1alpha1.md): up to 63 characters of
+# letters, digits, '-' and '.', with a letter or digit first and last.
 _V1ALPHA1_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 
 
