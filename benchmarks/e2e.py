@@ -13,7 +13,7 @@ import time
 
 from benchmarks.harness import peak_rss_mib, scratch
 from benchmarks.report import Report
-from tests.e2e.kube import Cluster, KitError, kit_location, kit_problem
+from tests.e2e.kube import Cluster, KitError, kit_location, kit_problem, programs_problem
 from tests.e2e.profiles import FilesystemProfile
 from tests.e2e.stack import Stack
 
@@ -23,7 +23,7 @@ TIMEOUT = 1200.0
 
 def scale(report: Report) -> None:
     kit = kit_location()
-    problem = kit_problem(kit)
+    problem = programs_problem() or kit_problem(kit)
     if problem:
         report.skip(f"{COUNT} claims + {COUNT} accesses on a real control plane", problem)
         return

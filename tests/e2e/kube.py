@@ -24,6 +24,14 @@ from tests.support import SHARED, free_port_block
 #: Where the kit lives; default ``$COSI_SHARED_DIR/k8s`` (``../shared/k8s`` from the project root).
 KIT_VARIABLE = "COSI_K8S_KIT"
 SCRIPTS = ("start-k8s.sh", "start-cosi.sh", "stop-k8s.sh")
+#: The kit ships no programs: they come from this directory (or ``DIR1:DIR2``, first hit wins).
+BIN_VARIABLE = "COSI_K8S_BIN"
+#: Which COSI API the kit serves, and so which controller and sidecar it runs.
+API_VARIABLE = "COSI_K8S_API"
+PROGRAMS = {
+    "v1alpha1": ("kube-apiserver", "cosi-controller-manager", "cosi-provisioner-sidecar"),
+    "v1alpha2": ("kube-apiserver", "cosi-controller", "cosi-sidecar"),
+}
 
 
 def kit_location() -> Path:
@@ -31,11 +39,39 @@ def kit_location() -> Path:
 
 
 def kit_problem(kit: Path) -> str | None:
-    """Why the kit cannot be used here, or None."""
+    """Why the kit's scripts cannot be used here, or None."""
     missing = [name for name in SCRIPTS if not (kit / name).is_file()]
     if missing:
         return f"the Kubernetes kit is not at {kit} (missing {', '.join(missing)}); set {KIT_VARIABLE}"
     return None
+
+
+def programs_problem(env: Mapping[str, str] | None = None) -> str | None:
+    """Why the control-plane programs the kit would run are not here, or None; one line.
+
+    No registry carries kube-apiserver or the upstream COSI controller and sidecar, so a fresh
+    machine (CI included) has none: this is the expected state there, checked before anything
+    starts. The lookup is the kit's own: for each program, the first directory of the
+    colon-separated list holding it as an executable file.
+    """
+    env = os.environ if env is None else env
+    api = env.get(API_VARIABLE) or "v1alpha1"
+    programs = PROGRAMS.get(api)
+    if programs is None:
+        return f"{API_VARIABLE}={api} is not an API the kit serves ({' or '.join(PROGRAMS)})"
+    setting = env.get(BIN_VARIABLE, "")
+    needed = f"{api} needs {', '.join(programs)}"
+    if not setting:
+        return f"{BIN_VARIABLE} is not set ({needed})"
+    directories = [Path(entry) for entry in setting.split(":") if entry]
+    missing = [name for name in programs if not any(_executable(directory / name) for directory in directories)]
+    if missing:
+        return f"no executable {', '.join(missing)} in {BIN_VARIABLE}={setting} ({needed})"
+    return None
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
 
 
 class KitError(RuntimeError):
