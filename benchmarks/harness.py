@@ -98,6 +98,7 @@ def driver_env(workdir: Path, **extra: str) -> dict[str, str]:
     return {
         "COSI_ENDPOINT": f"unix://{workdir}/cosi.sock",
         "COSI_DRIVER_STATE_DIR": str(workdir / "state"),
+        "COSI_DRIVER_BACKEND": "filesystem",
         "COSI_DRIVER_BACKEND_ROOT": str(workdir / "data"),
         "COSI_DRIVER_LOG_LEVEL": "warning",
         "COSI_DRIVER_LOG_FORMAT": "json",

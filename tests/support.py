@@ -136,14 +136,18 @@ class DriverProcess:
 def start_driver(
     env: Mapping[str, str], workdir: Path, *args: str, log_name: str = "driver.log", wait: bool = True
 ) -> DriverProcess:
+    """Start ``cosi-driver serve``. The driver has no default backend; unless ``env`` names one
+    (``COSI_DRIVER_BACKEND`` or ``COSI_DRIVER_CONFIG``), the tests' choice is ``filesystem``."""
     socket_path = Path(env.get("COSI_ENDPOINT", f"unix://{workdir}/cosi.sock").removeprefix("unix://"))
     log_path = workdir / log_name
+    backend = {} if {"COSI_DRIVER_BACKEND", "COSI_DRIVER_CONFIG"} & set(env) else {"COSI_DRIVER_BACKEND": "filesystem"}
     full_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
         "COSI_ENDPOINT": f"unix://{socket_path}",
         "COSI_DRIVER_STATE_DIR": str(workdir / "state"),
         "COSI_DRIVER_LOG_FORMAT": "json",
+        **backend,
         **env,
     }
     with log_path.open("ab") as log:

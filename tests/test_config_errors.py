@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,11 +13,14 @@ from tests.support import run_cli
 
 
 def serve(workdir: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
+    """``cosi-driver serve`` with the filesystem backend, or the config file ``env`` names."""
     base = {
         "COSI_ENDPOINT": f"unix://{workdir}/cosi.sock",
         "COSI_DRIVER_STATE_DIR": str(workdir / "state"),
         "COSI_DRIVER_BACKEND_ROOT": str(workdir / "data"),
     }
+    if "COSI_DRIVER_CONFIG" not in env:
+        base["COSI_DRIVER_BACKEND"] = "filesystem"
     result = run_cli("serve", *args, env={**base, **env}, timeout=30)
     return result.returncode, result.stderr
 
@@ -46,6 +52,48 @@ def test_bad_environment_is_named_with_a_fix(workdir: Path, env: dict[str, str],
         assert name in stderr, stderr
     assert "Fix:" in stderr
     assert "Traceback" not in stderr
+    assert not (workdir / "cosi.sock").exists()
+
+
+def serve_unconfigured(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``cosi-driver serve`` in an environment holding only what is given (none of the caller's)."""
+    clean = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "COSI_ENDPOINT": f"unix://{workdir}/cosi.sock",
+        "COSI_DRIVER_STATE_DIR": str(workdir / "state"),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "cosi_driver", "serve"],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_no_backend_configured_stops_at_start_up_and_lists_the_choices(workdir: Path) -> None:
+    result = serve_unconfigured(workdir)
+    assert result.returncode == 2, result.stderr
+    assert "COSI_DRIVER_BACKEND: is not set and neither is COSI_DRIVER_CONFIG: no backend is configured" in (
+        result.stderr
+    )
+    # Every registered type is a choice; the ones for development only say so.
+    assert "filesystem (development only)" in result.stderr
+    assert "seaweedfs (development only)" in result.stderr
+    assert "s3, " in result.stderr or result.stderr.rstrip().endswith("s3")
+    assert "s3 (development only)" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "cosi.sock").exists()
+    assert not (workdir / "state").exists()
+
+
+def test_backend_settings_without_a_backend_type_are_named(workdir: Path) -> None:
+    result = serve_unconfigured(workdir, COSI_DRIVER_BACKEND_ROOT=str(workdir / "data"))
+    assert result.returncode == 2, result.stderr
+    assert "no backend is configured (COSI_DRIVER_BACKEND_ROOT set without it)" in result.stderr
     assert not (workdir / "cosi.sock").exists()
 
 

@@ -337,7 +337,9 @@ def test_the_entrypoint_serves_with_the_image_environment(image: ImageRoot) -> N
             "HOME": "/nonexistent",
             "COSI_ENDPOINT": f"unix://{work}/cosi.sock",
             "COSI_DRIVER_STATE_DIR": str(work / "state"),
-            # /var/lib/cosi-driver of the image does not exist on this machine
+            # The image names no backend (the deployment does); /var/lib/cosi-driver of the image
+            # does not exist on this machine.
+            "COSI_DRIVER_BACKEND": "filesystem",
             "COSI_DRIVER_BACKEND_ROOT": str(work / "filesystem"),
             "COSI_DRIVER_HTTP_ADDR": f"127.0.0.1:{free_port_block(1)}",
         }

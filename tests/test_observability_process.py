@@ -120,6 +120,7 @@ def serve_once(workdir: Path, **env: str) -> Any:
     base = {
         "COSI_ENDPOINT": f"unix://{workdir}/cosi.sock",
         "COSI_DRIVER_STATE_DIR": str(workdir / "state"),
+        "COSI_DRIVER_BACKEND": "filesystem",
         "COSI_DRIVER_BACKEND_ROOT": str(workdir / "data"),
     }
     return run_cli("serve", env={**base, **env})

@@ -86,6 +86,7 @@ async def test_the_log_never_contains_a_secret(workdir: Path) -> None:
     log = driver.log()
     events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any(event.get("rpc") == "DriverGrantBucketAccess" for event in events), log
+    assert "development-only backend" not in log  # example-kv is not labelled development-only
     for secret in (seen["accessSecretKey"], MASTER_KEY):
         assert secret not in log
 
@@ -97,4 +98,7 @@ def test_banner_names_endpoint_mode_and_backends_but_no_secret(workdir: Path) ->
     assert banner["endpoint"] == driver.endpoint
     assert banner["socket_mode"] == "0660"
     assert banner["backends"] == {"filesystem": "filesystem"}
+    warning = next(json.loads(line) for line in driver.log().splitlines() if "development-only backend" in line)
+    assert warning["level"] == "warning"
+    assert (warning["backend"], warning["backend_type"]) == ("filesystem", "filesystem")
     assert banner["version"]

@@ -1,9 +1,10 @@
 """The embedded filesystem backend: buckets are directories. For development and tests only.
 
 Modelled on Thanos objstore's FILESYSTEM provider. It needs no server, keeps everything under
-one root directory and survives restarts, which makes it the default when nothing else is
-configured and the smallest complete example of a backend. It does not serve S3: the returned
-credentials are well-formed and stable, but only the driver itself checks them.
+one root directory and survives restarts, which makes it the tests' backend and the smallest
+complete example of a backend (registered as development-only, never a default). It does not
+serve S3: the returned credentials are well-formed and stable, but only the driver itself checks
+them.
 
 Layout under ``root``::
 
@@ -187,4 +188,5 @@ BACKEND = BackendType(
     bucket_params=FilesystemBucketParams,
     access_params=FilesystemAccessParams,
     build=FilesystemBackend,
+    development_only=True,
 )

@@ -257,4 +257,5 @@ BACKEND = BackendType(
     access_params=S3AccessParams,
     build=SeaweedBackend,
     s3_compatible=True,
+    development_only=True,
 )

@@ -26,10 +26,17 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cosi_driver.scaffold import ScaffoldProblem, generate, make_spec
+    from cosi_driver.scaffold import ScaffoldProblem, generate, installed_source, make_spec
 
+    source = installed_source()
     try:
-        spec = make_spec(args.name, package=args.package, driver_name=args.driver_name, backend_type=args.backend_type)
+        spec = make_spec(
+            args.name,
+            package=args.package,
+            driver_name=args.driver_name,
+            backend_type=args.backend_type,
+            cosi_driver_source=source.requirement if source is not None else "",
+        )
         output = args.output if args.output is not None else Path(args.name)
         written = generate(spec, output, force=args.force)
     except ScaffoldProblem as problem:
@@ -38,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"Created {output}/ ({len(written)} files): driver {spec.driver_name}, backend type {spec.backend_type}.")
     print(f"  {spec.package}/vendor.py   the stand-in storage API: replace the VENDOR API methods")
     print(f"  {spec.package}/backend.py  the COSI contract in terms of that API")
+    if source is not None:
+        # cosi-driver is not on the package index: the project must install this very one.
+        print(
+            f"This cosi-driver was installed from a {source.kind}, not a package index: the Makefile installs it "
+            f"from {source.requirement} (COSI_DRIVER; override with make test COSI_DRIVER=...)."
+        )
     print("Next:")
     print(f"  cd {output} && make test   # acceptance suite, conformance and sidecar emulation")
     print("  make run                    # serve on ./.run/cosi.sock")

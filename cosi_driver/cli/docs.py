@@ -105,7 +105,8 @@ def backend_config_table(all_backends: bool = False) -> str:
 
     out = []
     for backend_type in _backend_types(all_backends):
-        out.append(f"**`{backend_type.type_name}`**: {backend_type.summary}\n")
+        label = " (development only)" if backend_type.development_only else ""
+        out.append(f"**`{backend_type.type_name}`**{label}: {backend_type.summary}\n")
         out.append("| Setting | Form | Default | Meaning |\n|---|---|---|---|")
         for spec in option_specs(backend_type.config):
             default = "required" if spec.required else _option_default(spec.default)

@@ -67,7 +67,6 @@ async def serve(overrides: dict[str, str], *, span_exporter: Any = None) -> int:
     if settings.grpc_reflection:
         _require_reflection()
     driver = build_driver(settings, config)
-    driver.health_timeout = settings.health_timeout
     readiness = Readiness(driver)
     try:
         telemetry = telemetry_setup.setup(
@@ -126,6 +125,7 @@ async def serve(overrides: dict[str, str], *, span_exporter: Any = None) -> int:
         grpc_reflection=settings.grpc_reflection,
         pid=os.getpid(),
     )
+    _warn_development_only(log, config)
     try:
         await server.wait_for_signal()
     finally:
@@ -133,6 +133,18 @@ async def serve(overrides: dict[str, str], *, span_exporter: Any = None) -> int:
             await http.stop()
         telemetry.shutdown()
     return 0
+
+
+def _warn_development_only(log: Any, config: Any) -> None:
+    """Serving a development-only backend is allowed (``make run``, tests) but never quiet."""
+    for name, entry in config.backends.items():
+        if entry.type.development_only:
+            log.warning(
+                "development-only backend: not for real workloads",
+                backend=name,
+                backend_type=entry.type.type_name,
+                summary=entry.type.summary,
+            )
 
 
 def _register_secrets(config: Any) -> None:

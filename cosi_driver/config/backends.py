@@ -19,7 +19,8 @@ The file follows Thanos objstore's shape, a ``type:`` and a ``config:`` per back
       type: file
       config: {directory: /var/lib/cosi-driver/state}
 
-Without a file, ``COSI_DRIVER_BACKEND`` names one backend type (default ``filesystem``) and its
+Without a file, ``COSI_DRIVER_BACKEND`` names one backend type (there is no default: a driver
+that silently served a development backend would hand out credentials no client can use) and its
 settings come from ``COSI_DRIVER_BACKEND_<SETTING>`` variables (``<SETTING>_FILE`` for a secret
 read from a file). Every error names the path of the bad field and the fix.
 """
@@ -41,7 +42,6 @@ from cosi_driver.core.ids import BACKEND_NAME
 from cosi_driver.core.options import SECRET, ConfigProblem, SecretRef, option_specs, parse_options
 from cosi_driver.core.values import ValueProblem, parse_int
 
-DEFAULT_BACKEND_TYPE = "filesystem"
 BACKEND_ENV_PREFIX = "COSI_DRIVER_BACKEND_"
 _TOP_LEVEL = ("backends", "master_key", "master_key_version", "state")
 
@@ -101,7 +101,15 @@ def _master_key_from_settings(settings: Settings) -> SecretRef | None:
 
 
 def _from_environment(settings: Settings, backend_env: Mapping[str, str]) -> DriverConfig:
-    type_name = settings.backend_type or DEFAULT_BACKEND_TYPE
+    type_name = settings.backend_type
+    if not type_name:
+        settings_only = f" ({', '.join(sorted(backend_env))} set without it)" if backend_env else ""
+        raise ConfigProblem(
+            "COSI_DRIVER_BACKEND",
+            f"is not set and neither is COSI_DRIVER_CONFIG: no backend is configured{settings_only}",
+            f"set COSI_DRIVER_BACKEND to one of: {backend_choices()}; or point COSI_DRIVER_CONFIG at a YAML "
+            "file declaring the backends",
+        )
     backend_type = _load_type(type_name, "COSI_DRIVER_BACKEND")
     plain: dict[str, str] = {}  # variable -> setting whose value it holds
     files: dict[str, str] = {}  # variable -> secret setting whose value is read from that file
@@ -246,12 +254,25 @@ def _state_from_file(raw: Any, where: str, settings: Settings) -> StateConfig:
     return StateConfig(str(raw["type"]), dict(config))
 
 
+def backend_choices() -> str:
+    """The installed backend types for an error message, development-only ones marked. Each type
+    is imported to read its label; one whose extra is missing is listed with that said."""
+    choices = []
+    for name in registry.available():
+        try:
+            label = " (development only)" if registry.load(name).development_only else ""
+        except registry.BrokenBackendType:
+            label = " (its extra is not installed)"
+        choices.append(name + label)
+    return ", ".join(choices) or "none installed"
+
+
 def _load_type(type_name: str, where: str) -> BackendType[Any, Any, Any]:
     try:
         return registry.load(type_name)
-    except registry.UnknownBackendType as error:
+    except registry.UnknownBackendType:
         raise ConfigProblem(
-            where, f"names an unknown backend type {type_name!r}", f"use one of: {', '.join(error.known)}"
+            where, f"names an unknown backend type {type_name!r}", f"use one of: {backend_choices()}"
         ) from None
     except registry.BrokenBackendType as error:
         raise ConfigProblem(where, str(error), "install the package that provides it") from None

@@ -35,7 +35,10 @@ def build_store(state: StateConfig) -> StateStore:
 
 
 def build_driver(settings: Settings, config: DriverConfig) -> Driver:
-    return assemble(config, driver_name=settings.driver_name, operation_timeout=settings.operation_timeout)
+    """The driver ``serve`` runs: every setting that shapes the driver itself applied here."""
+    driver = assemble(config, driver_name=settings.driver_name, operation_timeout=settings.operation_timeout)
+    driver.health_timeout = settings.health_timeout
+    return driver
 
 
 def assemble(config: DriverConfig, *, driver_name: str, operation_timeout: float = DEFAULT_BACKEND_TIMEOUT) -> Driver:

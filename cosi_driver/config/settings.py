@@ -105,8 +105,8 @@ SETTINGS: tuple[Setting, ...] = (
             "YAML file declaring one or more backends (see Configuration file). Mutually exclusive "
             "with COSI_DRIVER_BACKEND."),
     Setting("COSI_DRIVER_BACKEND", "--backend", "backend_type", OptionKind("a backend type", str), None,
-            "Type of the single backend when no config file is given (default: filesystem); its "
-            "settings come from COSI_DRIVER_BACKEND_<SETTING> variables."),
+            "Type of the single backend when no config file is given; one of the two is required (serve "
+            "refuses to start without a backend). Its settings come from COSI_DRIVER_BACKEND_<SETTING> variables."),
     Setting("COSI_DRIVER_STATE_DIR", "--state-dir", "state_dir", PATH_TEXT, "/var/lib/cosi-driver/state",
             "Directory of the driver's file state store (ownership records, stored credentials)."),
     Setting("COSI_DRIVER_MASTER_KEY_FILE", "--master-key-file", "master_key_file", PATH_TEXT, None,

@@ -130,6 +130,9 @@ class BackendType(Generic[C, BP, AP]):
     derives_credentials: bool = False  # needs the driver master key
     supports_iam: bool = False  # accepts authentication_type IAM
     s3_compatible: bool = False  # the acceptance suite runs data-path checks with an S3 client
+    # For development and tests, never for real workloads (e.g. credentials no client can use):
+    # labelled so in the docs and in the configuration error that lists the types; serve warns.
+    development_only: bool = False
 
     def make(self, config: Any, context: BackendContext) -> Backend[BP, AP]:
         return self.build(config, context)

@@ -8,12 +8,14 @@ and a token left over is a bug in the templates, refused rather than written out
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from importlib.abc import Traversable
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from cosi_driver import __version__
 from cosi_driver.core.ids import BACKEND_NAME
@@ -36,6 +38,7 @@ class ProjectSpec:
     package: str  # Python package: acme_objects
     driver_name: str  # DriverGetInfo name: acme-objects.objectstorage.example.com
     backend_type: str  # entry-point name and COSI_DRIVER_BACKEND value: acme-objects
+    cosi_driver_source: str = ""  # the Makefile's default COSI_DRIVER; empty: the package index
 
     @property
     def class_prefix(self) -> str:
@@ -49,11 +52,18 @@ class ProjectSpec:
             "BACKEND_TYPE": self.backend_type,
             "CLASS": self.class_prefix,
             "COSI_DRIVER_VERSION": __version__,
+            # The Makefile's assignment line, without trailing whitespace when it is empty.
+            "COSI_DRIVER_DEFAULT": f"COSI_DRIVER ?= {self.cosi_driver_source}".rstrip(),
         }
 
 
 def make_spec(
-    name: str, *, package: str | None = None, driver_name: str | None = None, backend_type: str | None = None
+    name: str,
+    *,
+    package: str | None = None,
+    driver_name: str | None = None,
+    backend_type: str | None = None,
+    cosi_driver_source: str = "",
 ) -> ProjectSpec:
     """Validate the options (the driver name by the spec's stricter v1alpha2 rule) and fill defaults."""
     if not _PROJECT_NAME.fullmatch(name):
@@ -79,7 +89,54 @@ def make_spec(
         raise ScaffoldProblem(
             f"backend type {backend_type!r} must be 1-32 lowercase letters, digits and '-', starting with a letter"
         )
-    return ProjectSpec(name=name, package=package, driver_name=driver_name, backend_type=backend_type)
+    return ProjectSpec(
+        name=name,
+        package=package,
+        driver_name=driver_name,
+        backend_type=backend_type,
+        cosi_driver_source=cosi_driver_source,
+    )
+
+
+@dataclass(frozen=True)
+class DriverSource:
+    """Where the running cosi-driver was installed from, when that was not a package index."""
+
+    requirement: str  # what pip installs: a directory, a wheel path, an archive URL or a VCS URL
+    kind: str  # for the user: "checkout", "wheel", "archive" or "git" (the VCS)
+
+
+def source_from_direct_url(text: str | None) -> DriverSource | None:
+    """Read a distribution's ``direct_url.json`` (PEP 610): pip writes one for every install that
+    did not come from an index, and none for an index install (``None`` here)."""
+    if not text:
+        return None
+    record = json.loads(text)
+    url = str(record.get("url", ""))
+    if not url:
+        return None
+    parts = urlsplit(url)
+    local = unquote(parts.path) if parts.scheme == "file" else None
+    if "vcs_info" in record:
+        vcs = record["vcs_info"]
+        return DriverSource(
+            f"{vcs.get('vcs', 'git')}+{url}@{vcs.get('commit_id', '')}".rstrip("@"), vcs.get("vcs", "git")
+        )
+    if "dir_info" in record:
+        return DriverSource(local or url, "checkout")
+    kind = "wheel" if parts.path.endswith(".whl") else "archive"
+    return DriverSource(local or url, kind)
+
+
+def installed_source(distribution: str = "cosi-driver") -> DriverSource | None:
+    """The source of the installed cosi-driver, or None when it came from a package index (or
+    is not installed at all). Only a distribution an installer wrote (it leaves an INSTALLER
+    file) counts: a checkout's own ``*.egg-info`` build artefact comes first on ``sys.path`` when
+    the checkout is the working directory, and says nothing about how cosi-driver was installed."""
+    for found in metadata.distributions(name=distribution):
+        if found.read_text("INSTALLER") is not None:
+            return source_from_direct_url(found.read_text("direct_url.json"))
+    return None
 
 
 def _templates() -> Traversable:
