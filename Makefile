@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - install into .venv and serve the driver on ./.run/cosi.sock over an embedded SeaweedFS"
 	@echo "make test   - install test dependencies, start the real servers the tests need, run every test"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and the layer contract (lint-imports)"
 	@echo "make proto  - regenerate the stubs of both API versions from proto/v1alpha1 and proto/v1alpha2"
 	@echo "make bench  - print performance figures"
 
@@ -56,6 +56,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 proto: $(VENV)/.dev-installed
 	$(BIN)/python -m cosi_driver.spec.protogen .

@@ -8,7 +8,7 @@ deliberately misbehaving synchronous COSI servers for the client-side tests (tes
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from cosi_driver.core.concurrency import KeyedLocks
 from cosi_driver.core.credentials import CredentialKit
 from cosi_driver.core.driver import Driver, Route
 from cosi_driver.core.stores import FileStateStore
+from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
+from cosi_driver.transport.adapter import ApiAdapter
 from cosi_driver.transport.server import CosiServer, ServerOptions
 from cosi_driver.transport.socket import SocketSpec
 from tests.support import Client, short_tmpdir
@@ -67,9 +69,14 @@ async def serve(workdir: Path) -> AsyncIterator[ServeFactory]:
     servers: list[CosiServer] = []
     clients: list[Client] = []
 
-    async def start(driver: Driver | None = None, options: ServerOptions | None = None, **spec: Any) -> Client:
+    async def start(
+        driver: Driver | None = None,
+        options: ServerOptions | None = None,
+        adapters: Sequence[ApiAdapter] = (v1alpha1.ADAPTER,),
+        **spec: Any,
+    ) -> Client:
         spec.setdefault("path", workdir / f"cosi-{len(servers)}.sock")
-        server = CosiServer(driver or make_driver(workdir), SocketSpec(**spec), options)
+        server = CosiServer(driver or make_driver(workdir), SocketSpec(**spec), adapters, options)
         await server.start()
         servers.append(server)
         client = Client(server.spec.address)

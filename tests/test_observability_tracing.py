@@ -329,6 +329,7 @@ def test_with_tracing_and_metrics_off_opentelemetry_is_never_imported(workdir: P
 import asyncio, sys
 from pathlib import Path
 from cosi_driver.observability import telemetry
+from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
 from cosi_driver.transport.server import CosiServer, ServerOptions
 from cosi_driver.transport.socket import SocketSpec
 from tests.conftest import make_driver
@@ -337,7 +338,7 @@ async def main():
     t = telemetry.setup({{"OTEL_SERVICE_NAME": "x", "OTEL_TRACES_EXPORTER": "none"}}, metrics=False)
     assert t.instrument is None and not t.interceptors and not t.observers and t.tracing == "off"
     driver = make_driver(Path({str(workdir)!r}))
-    server = CosiServer(driver, SocketSpec(Path({str(workdir / "x.sock")!r})), ServerOptions())
+    server = CosiServer(driver, SocketSpec(Path({str(workdir / "x.sock")!r})), [v1alpha1.ADAPTER], ServerOptions())
     await server.start()
     await server.stop()
     loaded = sorted(name for name in sys.modules if name.startswith("opentelemetry"))

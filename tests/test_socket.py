@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
 from cosi_driver.transport.server import CosiServer
 from cosi_driver.transport.socket import SocketError, SocketSpec
 from tests.conftest import ServeFactory, make_driver
@@ -118,7 +119,7 @@ async def test_refuses_to_start_on_a_live_socket(workdir: Path) -> None:
     listener.bind(str(path))
     listener.listen(1)
     try:
-        server = CosiServer(make_driver(workdir), SocketSpec(path))
+        server = CosiServer(make_driver(workdir), SocketSpec(path), [v1alpha1.ADAPTER])
         with pytest.raises(SocketError, match="already listening"):
             await server.start()
         assert path.exists(), "the live socket must be left alone"
@@ -150,7 +151,7 @@ async def test_refuses_a_path_that_is_not_a_socket(workdir: Path) -> None:
     path = workdir / "regular.sock"
     path.write_text("not a socket")
     with pytest.raises(SocketError, match="not a socket"):
-        await CosiServer(make_driver(workdir), SocketSpec(path)).start()
+        await CosiServer(make_driver(workdir), SocketSpec(path), [v1alpha1.ADAPTER]).start()
     assert path.read_text() == "not a socket"
 
 
@@ -160,7 +161,7 @@ async def test_creates_a_missing_parent_directory(serve: ServeFactory, workdir: 
 
 
 async def test_stop_removes_the_socket(workdir: Path) -> None:
-    server = CosiServer(make_driver(workdir), SocketSpec(workdir / "gone.sock"))
+    server = CosiServer(make_driver(workdir), SocketSpec(workdir / "gone.sock"), [v1alpha1.ADAPTER])
     await server.start()
     client = Client(server.spec.address)
     assert await client.info()
@@ -176,7 +177,7 @@ async def test_graceful_stop_lets_an_in_flight_call_finish(workdir: Path) -> Non
     route = filesystem_route(workdir, wrap=Instrumented)
     release = asyncio.Event()
     route.backend.before["create_bucket"] = gate(release)
-    server = CosiServer(make_driver(workdir, [route]), SocketSpec(workdir / "grace.sock"))
+    server = CosiServer(make_driver(workdir, [route]), SocketSpec(workdir / "grace.sock"), [v1alpha1.ADAPTER])
     await server.start()
     client = Client(server.spec.address)
     call = asyncio.ensure_future(client.create("bucket-a"))

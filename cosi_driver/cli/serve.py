@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cosi_driver.config.settings import SETTINGS
+
+if TYPE_CHECKING:
+    from cosi_driver.transport.adapter import ApiAdapter
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +46,13 @@ def run(args: argparse.Namespace) -> int:
     except SocketError as error:
         print(f"cosi-driver: cannot serve: {error}", file=sys.stderr)
         return 1
+
+
+def _api_adapters() -> list[ApiAdapter]:
+    """The COSI API versions this driver serves (imported here: ``--help`` must not load the stubs)."""
+    from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
+
+    return [v1alpha1.ADAPTER]
 
 
 async def serve(overrides: dict[str, str], *, span_exporter: Any = None) -> int:
@@ -86,6 +96,7 @@ async def serve(overrides: dict[str, str], *, span_exporter: Any = None) -> int:
     server = CosiServer(
         driver,
         spec,
+        _api_adapters(),
         ServerOptions(
             grace_seconds=settings.shutdown_grace,
             interceptors=telemetry.interceptors,

@@ -17,7 +17,8 @@ from typing import Any
 
 import structlog
 
-from cosi_driver.observability.health import Readiness, describe
+from cosi_driver.core.readiness import Readiness
+from cosi_driver.observability.health import describe
 
 log = structlog.get_logger("cosi_driver.http")
 

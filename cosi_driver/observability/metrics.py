@@ -29,7 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from cosi_driver import __version__
 from cosi_driver.core.instrument import BackendOperation
 from cosi_driver.core.types import HealthReport
-from cosi_driver.transport.interceptors import CallRecord
+from cosi_driver.transport.calls import CallRecord
 
 # Seconds. The SDK's default boundaries are meant for milliseconds; these span a fast local call
 # to the driver's default 30 s operation timeout.

@@ -24,7 +24,7 @@ from typing import Any
 
 from cosi_driver import __version__
 from cosi_driver.core.instrument import OperationInstrument
-from cosi_driver.transport.interceptors import CallObserver
+from cosi_driver.transport.calls import CallObserver
 from cosi_driver.transport.status import new_correlation_id
 
 DEFAULT_SERVICE_NAME = "cosi-driver"

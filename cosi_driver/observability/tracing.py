@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from cosi_driver.core.options import ConfigProblem
-from cosi_driver.transport.interceptors import QUIET_SERVICES, CallRecord
+from cosi_driver.transport.calls import QUIET_SERVICES, CallRecord
 from cosi_driver.transport.status import new_correlation_id
 
 EXPORTER_GROUP = "opentelemetry_traces_exporter"

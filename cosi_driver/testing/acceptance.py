@@ -45,6 +45,7 @@ from cosi_driver.core.params import BACKEND_PARAMETER, BucketParams, Quota, Vers
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.values import ValueProblem
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
+from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
 from cosi_driver.testing.client import CosiClient, expect_error, s3_secrets
 from cosi_driver.testing.probes import S3Session, StorageProbe
 from cosi_driver.transport.server import CosiServer
@@ -93,7 +94,7 @@ class Harness:
 
     async def start(self) -> CosiClient:
         driver = assemble(self._config(), driver_name=DRIVER_NAME, operation_timeout=self.target.operation_timeout)
-        self.server = CosiServer(driver, SocketSpec(self.workdir / "cosi.sock"))
+        self.server = CosiServer(driver, SocketSpec(self.workdir / "cosi.sock"), [v1alpha1.ADAPTER])
         await self.server.start()
         self.client = CosiClient(self.server.spec.address)
         return self.client

@@ -4,8 +4,8 @@
 other exception (a "panic") becomes INTERNAL with a correlation id, and its traceback goes to the
 log under that id. The process keeps serving. Each call also produces exactly one structured log
 event with the RPC, the resulting code, the duration and the ids the request names, and is shown
-to the registered :class:`CallObserver` hooks (metrics, tracing attributes) as a
-:class:`CallRecord`.
+to the registered :class:`~cosi_driver.transport.calls.CallObserver` hooks (metrics, tracing
+attributes) as a :class:`~cosi_driver.transport.calls.CallRecord`.
 """
 
 from __future__ import annotations
@@ -13,51 +13,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import grpc
 import structlog
 
 from cosi_driver.core.errors import CosiError
+from cosi_driver.transport.calls import QUIET_SERVICES, CallObserver, CallRecord
 from cosi_driver.transport.status import new_correlation_id, to_status
 
 log = structlog.get_logger("cosi_driver.rpc")
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-
-#: Services whose calls are logged at debug level: probes call them every few seconds.
-QUIET_SERVICES = frozenset({"grpc.health.v1.Health"})
-
-
-@dataclass(slots=True)
-class CallRecord:
-    """One RPC as the observers see it; filled in as the call progresses."""
-
-    method: str  # "/cosi.v1alpha1.Provisioner/DriverCreateBucket"
-    rpc: str  # "DriverCreateBucket"
-    ids: dict[str, str] = field(default_factory=dict)  # name, bucket_id, account_id of request and response
-    code: grpc.StatusCode = grpc.StatusCode.OK
-    seconds: float = 0.0
-    error: BaseException | None = None
-    correlation_id: str | None = None  # set only for a panic (an unexpected exception)
-
-    @property
-    def panicked(self) -> bool:
-        return self.correlation_id is not None
-
-    @property
-    def full_method(self) -> str:
-        """The semantic-conventions form of ``rpc.method``: ``service/method`` without the slash."""
-        return self.method.lstrip("/")
-
-
-class CallObserver(Protocol):
-    """A hook that sees every call start and finish. It must be quick and must not raise."""
-
-    def call_started(self, call: CallRecord) -> None: ...
-
-    def call_finished(self, call: CallRecord) -> None: ...
 
 
 def _short_rpc(method: str) -> str:

@@ -1,7 +1,8 @@
 """The grpc.aio server on a permission-controlled UNIX socket, and its orderly shutdown.
 
-Besides the COSI services it always serves the standard gRPC health service (see
-:mod:`cosi_driver.transport.health`), and gRPC reflection when asked to.
+It serves the COSI API versions its builder hands it as :class:`~cosi_driver.transport.adapter.ApiAdapter`
+objects (it imports no spec version itself), always the standard gRPC health service over their
+service names (see :mod:`cosi_driver.transport.health`), and gRPC reflection when asked to.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import grpc
 import structlog
 
 from cosi_driver.core.driver import Driver
-from cosi_driver.observability.health import Readiness
-from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
+from cosi_driver.core.readiness import Readiness
 from cosi_driver.transport import socket as sockets
+from cosi_driver.transport.adapter import ApiAdapter, check_adapters
+from cosi_driver.transport.calls import CallObserver
 from cosi_driver.transport.health import SERVICE_NAME as HEALTH_SERVICE
 from cosi_driver.transport.health import HealthService
-from cosi_driver.transport.interceptors import CallObserver, RecoveryInterceptor
+from cosi_driver.transport.interceptors import RecoveryInterceptor
 from cosi_driver.transport.status import new_correlation_id
 
 log = structlog.get_logger("cosi_driver.server")
@@ -45,12 +47,22 @@ class ServerOptions:
 
 
 class CosiServer:
-    def __init__(self, driver: Driver, spec: sockets.SocketSpec, options: ServerOptions | None = None) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        spec: sockets.SocketSpec,
+        adapters: Sequence[ApiAdapter],
+        options: ServerOptions | None = None,
+    ) -> None:
+        """``adapters``: the COSI API versions to serve, e.g. ``[cosi_driver.spec.v1alpha1.servicer.ADAPTER]``."""
         self.driver = driver
         self.spec = spec
+        self.adapters = check_adapters(adapters)
         self.options = options or ServerOptions()
         self.readiness = self.options.readiness or Readiness(driver)
-        self._health = HealthService(self.readiness)
+        ready = [service for adapter in self.adapters for service in adapter.ready_services]
+        live = [service for adapter in self.adapters for service in adapter.services if service not in ready]
+        self._health = HealthService(self.readiness, live, ready)
         self._server: grpc.aio.Server | None = None
         self._inode: int | None = None
         self._stopping: asyncio.Event | None = None
@@ -65,10 +77,11 @@ class CosiServer:
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ],
         )
-        v1alpha1.add_to_server(server, self.driver)
+        for adapter in self.adapters:
+            adapter.add_to_server(server, self.driver)
         self._health.add_to(server)
         if self.options.reflection:
-            _add_reflection(server)
+            _add_reflection(server, [service for adapter in self.adapters for service in adapter.services])
         for hook in self.options.service_hooks:
             hook(server)
         with sockets.creation_mode(sockets.bind_mode(self.spec)):
@@ -129,9 +142,9 @@ class CosiServer:
         self.request_stop()
 
 
-def _add_reflection(server: grpc.aio.Server) -> None:
+def _add_reflection(server: grpc.aio.Server, services: Sequence[str]) -> None:
     """Let grpcurl and friends list and describe the services (off by default: it is a debugging aid)."""
     from grpc_reflection.v1alpha import reflection
 
-    names = (*v1alpha1.SERVICE_NAMES, HEALTH_SERVICE, reflection.SERVICE_NAME)
+    names = (*services, HEALTH_SERVICE, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)

@@ -7,6 +7,7 @@ gRPC status codes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -105,3 +106,23 @@ def add_to_server(server: grpc.aio.Server, driver: Driver) -> None:
 
 
 SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """This version as the transport's ``ApiAdapter``: what to register and under which names.
+
+    Provisioner's health status is the readiness answer (it needs the storage); Identity's is
+    liveness (it only names the driver), so a storage outage never fails a liveness probe.
+    """
+
+    name: str = "v1alpha1"
+    services: tuple[str, ...] = SERVICE_NAMES
+    ready_services: tuple[str, ...] = (pb.DESCRIPTOR.services_by_name["Provisioner"].full_name,)
+
+    def add_to_server(self, server: grpc.aio.Server, driver: Driver) -> None:
+        add_to_server(server, driver)
+
+
+#: What a server builder passes to serve COSI v1alpha1: ``CosiServer(driver, spec, [ADAPTER])``.
+ADAPTER = Adapter()
