@@ -52,9 +52,11 @@ class AccountRef:
 
 def check_fits(field: str, encoded: str) -> str:
     """Ids we mint come back in request fields limited to 128 bytes; refuse to mint longer ones."""
-    if byte_size(encoded) > MAX_STRING_BYTES:
+    size = byte_size(encoded)
+    if size > MAX_STRING_BYTES:
         raise InvalidArgument(
-            f"{field} is too long: the resulting id {encoded[:40]!r}... would exceed {MAX_STRING_BYTES} bytes"
+            f"{field} is too long: the id made from it ({encoded[:40]!r}...) would be {size} bytes (UTF-8), over "
+            f"the {MAX_STRING_BYTES} bytes an id may have; shorten {field} by {size - MAX_STRING_BYTES} bytes"
         )
     return encoded
 

@@ -228,8 +228,10 @@ class Fuzzer:
         await self.call("DriverGetInfo", lambda: self.identity.DriverGetInfo(pb.DriverGetInfoRequest()), "no fields")
 
     async def create(self, name: str | None = None) -> tuple[grpc.StatusCode, Any]:
+        """A random Create; with ``name``, a plain Create of that name (no parameters)."""
+        parameters = self.inputs.params(BUCKET_PARAMS) if name is None else {}
         name = self.inputs.name() if name is None else name
-        request = pb.DriverCreateBucketRequest(name=name, parameters=self.inputs.params(BUCKET_PARAMS))
+        request = pb.DriverCreateBucketRequest(name=name, parameters=parameters)
         code, answer = await self.call(
             "DriverCreateBucket", lambda: self.provisioner.DriverCreateBucket(request), repr(name)
         )
