@@ -157,7 +157,6 @@ class ScriptedDriver(pb_grpc.IdentityServicer, pb_grpc.ProvisionerServicer):  # 
             self.state.accounts.pop(request.account_id, None)
         return pb.DriverRevokeBucketAccessResponse()
 
-
     def _refuse_foreign(self, context: Any, bucket_id: str, account_id: str = "acct-") -> None:
         if "foreign-id-invalid" in self.faults and not (bucket_id.startswith("sb/") and account_id.startswith("acct-")):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "not an id issued by this driver")

@@ -57,6 +57,7 @@ ALPHABETS: dict[str, str] = {
 SIZES = (0, 1, 2, 63, 64, 100, 113, 114, 115, 120, 126, 127, 128, 129, 130, 200, 255, 256, 1024, 4096, 10240)
 KNOWN_KEYS = ("deletionPolicy", "accessMode", "backend", "versioning", "quota", "maxSize", "region")
 KNOWN_VALUES = ("retain", "delete", "purge", "read", "write", "readwrite", "true", "false", "1Gi", "0", "-1", "")
+ODD_VERSIONS = ("0", "2", "9", "\u0661")  # the last is ARABIC-INDIC DIGIT ONE
 AUTH_VALUES = (pb.UnknownAuthenticationType, pb.Key, pb.IAM, 3, 99, 2**31 - 1, -1)
 
 # Long names of multi-byte characters whose percent-encoded state file names passed 255 bytes
@@ -98,7 +99,7 @@ class Inputs:
     """Random requests from one seed; ``pool`` names are valid S3/DNS names, shared by all RPCs."""
 
     def __init__(self, seed: int, backend: str, pool_size: int = 40) -> None:
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible test input, not a secret
         self.backend = backend
         self.pool = [f"fz{seed % 100000}-{n}" for n in range(pool_size)]
         self.accounts: list[tuple[str, str]] = []  # (bucket_id, account_id) the driver returned
@@ -134,7 +135,7 @@ class Inputs:
         choices = (
             lambda: f"v1/{self.backend}/{self.text()}",
             lambda: f"v1/{rng.choice(['other', 'x', self.backend.upper(), ''])}/{rng.choice(self.pool)}",
-            lambda: f"v{rng.choice(['0', '2', '9', '١'])}/{self.backend}/{rng.choice(self.pool)}",
+            lambda: f"v{rng.choice(ODD_VERSIONS)}/{self.backend}/{rng.choice(self.pool)}",
             lambda: rng.choice(self.pool),
             self.text,
             lambda: "/".join(self.text()[:20] for _ in range(rng.randint(2, 5))),
@@ -145,7 +146,7 @@ class Inputs:
         rng, roll = self.rng, self.rng.random()
         if roll < 0.4 and self.accounts:
             return rng.choice(self.accounts)[1]
-        version = rng.choice(["0", "1", "7", "²", "١", "-1", "99999999999999999999", "", "x"])
+        version = rng.choice(["0", "1", "7", "²", "\u0661", "-1", "99999999999999999999", "", "x"])
         choices = (
             lambda: f"v1/{self.backend}/{version}/acct-{rng.randrange(16**6):06x}",
             lambda: f"v1/{self.backend}/{version}/{self.text()}",
@@ -294,12 +295,12 @@ class Fuzzer:
     async def cleanup(self) -> None:
         """Revoke every account and delete every bucket the run may have created."""
         for bucket_id, account_id in self.inputs.accounts:
-            request = pb.DriverRevokeBucketAccessRequest(bucket_id=bucket_id, account_id=account_id)
-            await self._cleanup_call(f"revoke {account_id!r}", self.provisioner.DriverRevokeBucketAccess(request))
+            revoke = pb.DriverRevokeBucketAccessRequest(bucket_id=bucket_id, account_id=account_id)
+            await self._cleanup_call(f"revoke {account_id!r}", self.provisioner.DriverRevokeBucketAccess(revoke))
         pool = {f"v1/{self.inputs.backend}/{name}" for name in self.inputs.pool}
         for bucket_id in sorted(pool | self.inputs.buckets):
-            request = pb.DriverDeleteBucketRequest(bucket_id=bucket_id, delete_context={"deletionPolicy": "purge"})
-            await self._cleanup_call(f"delete {bucket_id!r}", self.provisioner.DriverDeleteBucket(request))
+            delete = pb.DriverDeleteBucketRequest(bucket_id=bucket_id, delete_context={"deletionPolicy": "purge"})
+            await self._cleanup_call(f"delete {bucket_id!r}", self.provisioner.DriverDeleteBucket(delete))
 
     async def _cleanup_call(self, what: str, call: Awaitable[Any]) -> None:
         tolerated = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)  # never created
