@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.harness import child, driver_args, driver_env, scratch
@@ -23,23 +24,40 @@ SEED = int(os.environ.get("COSI_FUZZ_SEED", "20"))
 MASTER_KEY = "fuzz-bench-master-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-async def _fuzz(
-    report: Report, label: str, backend: str, *, work: Path, env: Mapping[str, str], secrets: list[str]
-) -> None:
-    full = {**driver_env(work), **env, "COSI_DRIVER_BACKEND": backend, "COSI_DRIVER_MASTER_KEY": MASTER_KEY}
+@dataclass(frozen=True)
+class Target:
+    """One real storage system: how the driver reaches it and the admin keys it must never leak."""
+
+    label: str
+    backend: str
+    endpoint: str
+    access_key: str
+    secret_key: str
+    env: Mapping[str, str]
+
+
+async def _fuzz(report: Report, target: Target, work: Path) -> None:
+    full = {
+        **driver_env(work),
+        **target.env,
+        "COSI_DRIVER_BACKEND": target.backend,
+        "COSI_DRIVER_MASTER_KEY": MASTER_KEY,
+    }
     del full["COSI_DRIVER_BACKEND_ROOT"]
     async with child(driver_args(), full, work / "cosi.sock") as process:
         result = await fuzz(
             f"unix://{work}/cosi.sock",
             calls=CALLS,
             seed=SEED,
-            backend=backend,
+            backend=target.backend,
             concurrency=4,
-            secrets=[MASTER_KEY, *secrets],
+            secrets=[MASTER_KEY, target.secret_key],
             call_timeout=60.0,
         )
         alive = process.poll() is None
-    _print(report, label, result, alive)
+    _print(report, target.label, result, alive)
+    left = await _buckets_left(target)
+    report.figure(f"fuzz, {target.label}: buckets left behind", str(len(left)), ", ".join(left[:5]))
 
 
 def _print(report: Report, label: str, result: FuzzReport, alive: bool) -> None:
@@ -79,9 +97,8 @@ async def _seaweedfs(report: Report) -> None:
                 "COSI_DRIVER_BACKEND_ACCESS_KEY_ID": server.access_key,
                 "COSI_DRIVER_BACKEND_SECRET_ACCESS_KEY": server.secret_key,
             }
-            await _fuzz(report, "s3 on SeaweedFS", "s3", work=work, env=backend_env, secrets=[server.secret_key])
-            left = await _buckets_left(server.endpoint, server.access_key, server.secret_key)
-            report.figure("fuzz, s3 on SeaweedFS: buckets left behind", str(len(left)), ", ".join(left[:5]))
+            target = Target("s3 on SeaweedFS", "s3", server.endpoint, server.access_key, server.secret_key, backend_env)
+            await _fuzz(report, target, work)
         finally:
             stop_seaweedfs(env)
 
@@ -102,18 +119,19 @@ async def _ceph(report: Report) -> None:
                 "COSI_DRIVER_BACKEND_ADMIN_ACCESS_KEY_ID": rgw.admin_access_key,
                 "COSI_DRIVER_BACKEND_ADMIN_SECRET_ACCESS_KEY": rgw.admin_secret_key,
             }
-            await _fuzz(report, "ceph-rgw", "ceph-rgw", work=work, env=backend_env, secrets=[rgw.admin_secret_key])
-            left = await _buckets_left(rgw.endpoint, rgw.admin_access_key, rgw.admin_secret_key)
-            report.figure("fuzz, ceph-rgw: buckets left behind", str(len(left)), ", ".join(left[:5]))
+            admin = (rgw.admin_access_key, rgw.admin_secret_key)
+            await _fuzz(report, Target("ceph-rgw", "ceph-rgw", rgw.endpoint, *admin, backend_env), work)
     finally:
         stop_rgw(state)
 
 
-async def _buckets_left(endpoint: str, access_key: str, secret_key: str) -> list[str]:
+async def _buckets_left(target: Target) -> list[str]:
     """Fuzz buckets (``fz<seed>-...``) still in the storage, listed with the admin keys."""
     import aioboto3
 
-    session = aioboto3.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name="us-east-1")
-    async with session.client("s3", endpoint_url=endpoint) as s3:
+    session = aioboto3.Session(
+        aws_access_key_id=target.access_key, aws_secret_access_key=target.secret_key, region_name="us-east-1"
+    )
+    async with session.client("s3", endpoint_url=target.endpoint) as s3:
         listed = await s3.list_buckets()
     return sorted(b["Name"] for b in listed.get("Buckets", []) if b["Name"].startswith(f"fz{SEED % 100000}-"))
