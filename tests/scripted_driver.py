@@ -30,6 +30,7 @@ FAULTS = frozenset(
         "grant-already-exists",  # a repeated Grant answers ALREADY_EXISTS
         "unknown-on-bad-input",  # no input checks: long names raise inside the servicer (UNKNOWN)
         "delete-refused-while-granted",  # DeleteBucket is FAILED_PRECONDITION while accounts exist
+        "foreign-id-invalid",  # ids it did not issue answer INVALID_ARGUMENT (Delete, Grant, Revoke)
         "flaky",  # the first two calls of each Provisioner RPC answer UNAVAILABLE
     }
 )
@@ -110,6 +111,7 @@ class ScriptedDriver(pb_grpc.IdentityServicer, pb_grpc.ProvisionerServicer):  # 
     def DriverDeleteBucket(self, request: Any, context: Any) -> Any:
         self._enter("DriverDeleteBucket", context)
         self._validate(context, bucket_id=request.bucket_id)
+        self._refuse_foreign(context, request.bucket_id)
         name = request.bucket_id.removeprefix("sb/")
         with self._lock:
             in_use = any(bucket == name for bucket, _ in self.state.accounts.values())
@@ -122,6 +124,7 @@ class ScriptedDriver(pb_grpc.IdentityServicer, pb_grpc.ProvisionerServicer):  # 
         self._enter("DriverGrantBucketAccess", context)
         self._validate(context, bucket_id=request.bucket_id, name=request.name)
         _check_map(context, "parameters", request.parameters)
+        self._refuse_foreign(context, request.bucket_id)
         if request.authentication_type != pb.Key:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "authentication_type must be Key")
         bucket = request.bucket_id.removeprefix("sb/")
@@ -149,9 +152,14 @@ class ScriptedDriver(pb_grpc.IdentityServicer, pb_grpc.ProvisionerServicer):  # 
     def DriverRevokeBucketAccess(self, request: Any, context: Any) -> Any:
         self._enter("DriverRevokeBucketAccess", context)
         self._validate(context, bucket_id=request.bucket_id, account_id=request.account_id)
+        self._refuse_foreign(context, request.bucket_id, request.account_id)
         with self._lock:
             self.state.accounts.pop(request.account_id, None)
         return pb.DriverRevokeBucketAccessResponse()
+
+    def _refuse_foreign(self, context: Any, bucket_id: str, account_id: str = "acct-") -> None:
+        if "foreign-id-invalid" in self.faults and not (bucket_id.startswith("sb/") and account_id.startswith("acct-")):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "not an id issued by this driver")
 
 
 def add_to_server(servicer: ScriptedDriver, server: Any) -> None:

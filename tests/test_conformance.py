@@ -143,6 +143,9 @@ def test_the_correct_scripted_driver_passes_over_tcp(scripted: Scripted) -> None
         ("grant-already-exists", "grant.idempotent", "crashes the v0.2.2 sidecar"),
         ("unknown-on-bad-input", "robustness.create", "UNKNOWN"),
         ("unknown-on-bad-input", "robustness.grant", "UNKNOWN"),
+        ("foreign-id-invalid", "delete.unknown-id", "retries anything but OK and NOT_FOUND"),
+        ("foreign-id-invalid", "revoke.unknown-ids", "retries a failed Revoke forever"),
+        ("foreign-id-invalid", "grant.unknown-bucket-id", "expected NOT_FOUND"),
     ],
 )
 def test_a_broken_driver_fails_the_named_check(scripted: Scripted, fault: str, check: str, says: str) -> None:

@@ -135,14 +135,32 @@ async def test_delete_without_context_uses_the_recorded_policy(client: Client, w
     ("bucket_id", "code"),
     [
         ("", StatusCode.INVALID_ARGUMENT),
-        ("bucket-a", StatusCode.INVALID_ARGUMENT),
-        ("v9/filesystem/bucket-a", StatusCode.INVALID_ARGUMENT),
+        ("v1/filesystem/" + "b" * 115, StatusCode.INVALID_ARGUMENT),  # 129 bytes
+        ("v1/filesystem/bell\x07", StatusCode.INVALID_ARGUMENT),
         ("v1/elsewhere/bucket-a", StatusCode.NOT_FOUND),
     ],
 )
-async def test_delete_rejects_ids_we_did_not_issue(client: Client, bucket_id: str, code: StatusCode) -> None:
+async def test_delete_rejects_empty_oversized_and_unroutable_ids(
+    client: Client, bucket_id: str, code: StatusCode
+) -> None:
     message = await expect_error(client.delete(bucket_id), code)
     assert "bucket_id" in message
+
+
+# Ids in no layout this driver ever issued: nothing of ours can exist under them.
+FOREIGN_BUCKET_IDS = ["bucket-a", "v9/filesystem/bucket-a", "v1/Filesystem/bucket-a", "v1/filesystem/", "///"]
+
+
+@pytest.mark.parametrize("bucket_id", FOREIGN_BUCKET_IDS)
+async def test_delete_of_an_id_we_never_issued_is_ok_and_touches_nothing(
+    client: Client, workdir: Path, bucket_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sidecar retries every error forever and keeps the Bucket's finalizer meanwhile."""
+    kept = (await client.create("bucket-a", deletionPolicy="purge")).bucket_id
+    await client.delete(bucket_id, deletionPolicy="purge")
+    assert (workdir / "data-filesystem" / "buckets" / "bucket-a").is_dir()
+    assert "ignoring an id this driver never issued" in capsys.readouterr().out
+    await client.delete(kept)  # a real id still works
 
 
 # -- GrantBucketAccess --------------------------------------------------------------------------
@@ -175,6 +193,25 @@ async def test_grants_with_different_names_get_different_accounts(client: Client
 
 async def test_grant_on_a_missing_bucket_is_not_found(client: Client) -> None:
     await expect_error(client.grant("v1/filesystem/missing", "ba-1"), StatusCode.NOT_FOUND)
+
+
+@pytest.mark.parametrize("bucket_id", FOREIGN_BUCKET_IDS)
+async def test_grant_on_an_id_we_never_issued_is_not_found(client: Client, workdir: Path, bucket_id: str) -> None:
+    await client.create("bucket-a")
+    message = await expect_error(client.grant(bucket_id, "ba-1"), StatusCode.NOT_FOUND)
+    assert "bucket_id" in message
+    assert list((workdir / "data-filesystem" / ".cosi" / "accounts").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("bucket_id", "name", "auth", "field"),
+    [("", "ba-1", pb.Key, "bucket_id"), ("bucket-a", "", pb.Key, "name"), ("bucket-a", "ba-1", 0, "authentication")],
+)
+async def test_grant_with_a_foreign_id_and_a_missing_field_names_the_field(
+    client: Client, bucket_id: str, name: str, auth: int, field: str
+) -> None:
+    message = await expect_error(client.grant(bucket_id, name, auth), StatusCode.INVALID_ARGUMENT)
+    assert field in message
 
 
 @pytest.mark.parametrize(
@@ -219,9 +256,27 @@ async def test_revoke_after_the_bucket_is_gone_is_ok(client: Client) -> None:
 
 @pytest.mark.parametrize(
     ("account_id", "field"),
-    [("", "account_id"), ("acct-1", "account_id"), ("v1/other/0/acct-1", "belongs to backend")],
+    [("", "account_id"), ("v1/other/0/acct-1", "belongs to backend"), ("v1/filesystem/0/" + "a" * 113, "128")],
 )
 async def test_revoke_rejects_bad_account_ids(client: Client, account_id: str, field: str) -> None:
     bucket_id = (await client.create("bucket-a")).bucket_id
     message = await expect_error(client.revoke(bucket_id, account_id), StatusCode.INVALID_ARGUMENT)
     assert field in message
+
+
+@pytest.mark.parametrize(
+    ("bucket_id", "account_id"),
+    [
+        ("v1/filesystem/bucket-a", "acct-1"),
+        ("v1/filesystem/bucket-a", "v1/filesystem/\u00b2/acct-1"),  # a digit, but not 0-9
+        ("v1/filesystem/bucket-a", "v2/filesystem/0/acct-1"),
+        ("bucket-a", "ACCOUNT"),
+    ],
+)
+async def test_revoke_of_ids_we_never_issued_is_ok_and_keeps_real_accounts(
+    client: Client, workdir: Path, bucket_id: str, account_id: str
+) -> None:
+    real = (await client.create("bucket-a")).bucket_id
+    await client.grant(real, "ba-1")
+    await client.revoke(bucket_id, account_id)
+    assert len(list((workdir / "data-filesystem" / ".cosi" / "accounts").iterdir())) == 1

@@ -8,6 +8,7 @@ import stat
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -16,7 +17,7 @@ from cosi_driver.config.build import build_store
 from cosi_driver.core.options import ConfigProblem
 from cosi_driver.core.stores import FileStateStore, StateStore
 from tests.e2e.kube import Cluster
-from tests.support import start_driver
+from tests.support import Client, start_driver
 
 
 async def exercise(store: StateStore) -> None:
@@ -42,6 +43,92 @@ async def test_file_store_round_trips_and_keeps_files_private(tmp_path: Path) ->
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # a second instance (a restarted driver) sees the same documents
     assert await FileStateStore(tmp_path / "state").keys() == ["credentials/fs/acct-1"]
+
+
+# The keys of the 8 INTERNAL answers of issue 20's fuzz: 128-byte names of multi-byte characters,
+# whose percent-encoded file names (and the temporary files beside them) passed 255 bytes.
+LONG_KEYS = [
+    "bucket/filesystem/" + "\u6876" * 42,  # CJK, 3 bytes each
+    "bucket/filesystem/" + "\U0001f4e6" * 32,  # emoji, 4 bytes each
+    "credentials/s3/" + "\u00e9" * 64,
+    "bucket/filesystem/" + "x" * 2000,  # longer than any name: the store itself sets no limit
+]
+
+
+@pytest.mark.parametrize("key", LONG_KEYS, ids=["cjk", "emoji", "latin-1", "2000-ascii"])
+async def test_file_store_keeps_keys_of_any_length_and_script(tmp_path: Path, key: str) -> None:
+    store = FileStateStore(tmp_path / "state")
+    await store.put(key, {"fingerprint": "f"})
+    assert await store.get(key) == {"fingerprint": "f"}
+    assert await FileStateStore(tmp_path / "state").keys() == [key]
+    assert all(len(path.name.encode()) <= 255 for path in (tmp_path / "state").iterdir())
+    await store.delete(key)
+    assert await store.get(key) is None
+    assert list((tmp_path / "state").iterdir()) == []
+
+
+def write_old_store(directory: Path, documents: dict[str, dict[str, Any]]) -> None:
+    """A state directory as the percent-encoding releases left it: bare documents, encoded names."""
+    directory.mkdir(mode=0o700)
+    for key, document in documents.items():
+        (directory / (quote(key, safe="") + ".json")).write_text(json.dumps(document))
+
+
+async def test_file_store_reads_a_directory_written_by_the_percent_encoding_releases(tmp_path: Path) -> None:
+    old = {
+        "bucket/filesystem/bucket-a": {"fingerprint": "fa", "params": {"deletionPolicy": "retain"}},
+        "bucket/filesystem/caf\u00e9 %2F": {"fingerprint": "fb", "params": {}},
+        "credentials/s3/acct-1": {"access_key_id": "AK", "secret_access_key": "s3cr3t"},
+    }
+    write_old_store(tmp_path / "state", old)
+    store = FileStateStore(tmp_path / "state")
+    for key, document in old.items():
+        assert await store.get(key) == document
+    assert await store.keys() == sorted(old)
+    assert await store.keys("bucket/") == sorted(k for k in old if k.startswith("bucket/"))
+
+    # A write moves the key to its new file and removes the old one; keys() lists it once.
+    await store.put("bucket/filesystem/bucket-a", {"fingerprint": "fa2", "params": {}})
+    assert not (tmp_path / "state" / "bucket%2Ffilesystem%2Fbucket-a.json").exists()
+    assert await store.get("bucket/filesystem/bucket-a") == {"fingerprint": "fa2", "params": {}}
+    assert await store.keys() == sorted(old)
+
+    # A delete removes an old-style file too, so the old document cannot come back.
+    await store.delete("credentials/s3/acct-1")
+    assert await store.get("credentials/s3/acct-1") is None
+    assert await FileStateStore(tmp_path / "state").keys() == sorted(old)[:2]
+
+
+async def test_a_driver_keeps_owning_buckets_recorded_by_the_old_store(workdir: Path) -> None:
+    """An upgrade must not turn our buckets into foreign ones: the intent record is read back."""
+    data = workdir / "data"
+    first = start_driver({"COSI_DRIVER_BACKEND_ROOT": str(data)}, workdir)
+    try:
+        client = Client(first.endpoint)
+        bucket_id = (await client.create("bucket-old", deletionPolicy="retain")).bucket_id
+        await client.close()
+    finally:
+        first.stop()
+    # Rewrite the state directory the old way and drop the backend's own mark, so only the
+    # (old-style) intent record says the bucket is ours.
+    state = workdir / "state"
+    documents = {}
+    for path in state.iterdir():
+        wrapped = json.loads(path.read_text())
+        documents[wrapped["key"]] = wrapped["document"]
+        path.unlink()
+    state.rmdir()
+    write_old_store(state, documents)
+    (data / ".cosi" / "marks" / "bucket-old.json").unlink()
+    second = start_driver({"COSI_DRIVER_BACKEND_ROOT": str(data)}, workdir)
+    try:
+        client = Client(second.endpoint)
+        assert (await client.create("bucket-old", deletionPolicy="retain")).bucket_id == bucket_id
+        await client.delete(bucket_id)  # the recorded policy (retain) applies: still there
+        await client.close()
+    finally:
+        second.stop()
+    assert (data / "buckets" / "bucket-old").is_dir()
 
 
 def test_state_config_errors_name_the_field(tmp_path: Path) -> None:

@@ -156,7 +156,11 @@ class Driver:
     async def delete_bucket(self, bucket_id: str, delete_context: Mapping[str, str]) -> None:
         validation.require_string("bucket_id", bucket_id)
         raw = validation.check_map("delete_context", delete_context)
-        route, ref = self._route_for_bucket(bucket_id)
+        ref = ids.read_bucket_id(bucket_id)
+        if ref is None:
+            _ignore_foreign("DriverDeleteBucket", bucket_id=bucket_id)
+            return
+        route = self._route_for_bucket(ref)
         await self._flights.do(
             ("delete", bucket_id, tuple(sorted(raw.items()))), lambda: self._delete(route, ref.bucket, raw)
         )
@@ -203,9 +207,15 @@ class Driver:
         validation.require_string("bucket_id", bucket_id)
         validation.require_string("name", name)
         raw = validation.check_map("parameters", parameters)
-        route, ref = self._route_for_bucket(bucket_id)
         if authentication_type is None:
             raise InvalidArgument("authentication_type is required: use Key (or IAM where the backend supports it)")
+        ref = ids.read_bucket_id(bucket_id)
+        if ref is None:
+            raise NotFound(
+                f"bucket_id {bucket_id!r} is not a bucket id issued by this driver, so no such bucket exists "
+                f"(its ids look like {ids.VERSION}/<backend>/<bucket>)"
+            )
+        route = self._route_for_bucket(ref)
         if authentication_type is AuthenticationType.IAM and not route.type.supports_iam:
             raise InvalidArgument(
                 f"authentication_type IAM is not supported by backend {route.name!r} "
@@ -250,8 +260,11 @@ class Driver:
     async def revoke_access(self, bucket_id: str, account_id: str) -> None:
         validation.require_string("bucket_id", bucket_id)
         validation.require_string("account_id", account_id)
-        route, ref = self._route_for_bucket(bucket_id)
-        account = ids.parse_account_id(account_id)
+        ref, account = ids.read_bucket_id(bucket_id), ids.read_account_id(account_id)
+        if ref is None or account is None:
+            _ignore_foreign("DriverRevokeBucketAccess", bucket_id=bucket_id, account_id=account_id)
+            return
+        route = self._route_for_bucket(ref)
         if account.backend != route.name:
             raise InvalidArgument(
                 f"account_id {account_id!r} belongs to backend {account.backend!r} but bucket_id "
@@ -309,15 +322,14 @@ class Driver:
             )
         return route
 
-    def _route_for_bucket(self, bucket_id: str) -> tuple[Route, ids.BucketRef]:
-        ref = ids.parse_bucket_id(bucket_id)
+    def _route_for_bucket(self, ref: ids.BucketRef) -> Route:
         route = self.routes.get(ref.backend)
         if route is None:
             raise NotFound(
-                f"bucket_id {bucket_id!r} names backend {ref.backend!r}, which is not configured in this "
+                f"bucket_id {ref.encode()!r} names backend {ref.backend!r}, which is not configured in this "
                 f"driver (configured: {', '.join(sorted(self.routes))})"
             )
-        return route, ref
+        return route
 
     async def _call(
         self, route: Route, doing: str, call: Awaitable[T], *, op: str, bucket: str, account: str | None = None
@@ -341,3 +353,15 @@ class Driver:
             raise Unavailable(
                 f"backend {route.name!r} is unreachable while trying to {doing} ({type(error).__name__})"
             ) from None
+
+
+def _ignore_foreign(rpc: str, **given: str) -> None:
+    """Log an id this driver never issued; nothing of ours can exist under it, so the call is done.
+
+    Ids are names, not secrets; they are logged shortened so a 128-byte id does not flood the log.
+    """
+    log.info(
+        "ignoring an id this driver never issued",
+        rpc=rpc,
+        **{field: value[:64] for field, value in given.items()},
+    )

@@ -14,6 +14,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+NAME_MAX = 255  # bytes in one file name on ext4, xfs, btrfs and tmpfs
+_TMP_STEM_BYTES = 64  # what a temporary name keeps of its target's name
+
+
+def _tmp_prefix(name: str) -> str:
+    """The temporary file's prefix: the target's name cut to fit, so a long target still gets one."""
+    stem = name.encode("utf-8", "surrogateescape")[:_TMP_STEM_BYTES].decode("utf-8", "ignore")
+    return f".{stem}."
+
 
 def ensure_private_dir(path: Path) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -22,7 +31,7 @@ def ensure_private_dir(path: Path) -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
     directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp_name = tempfile.mkstemp(prefix=_tmp_prefix(path.name), suffix=".tmp", dir=directory)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:

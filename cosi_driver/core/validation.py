@@ -17,6 +17,16 @@ MAX_STRING_BYTES = 128
 MAX_MAP_BYTES = 4096
 
 _KEY = re.compile(r"[A-Za-z0-9._/-]+")
+# C0 and C1 control characters and DEL (Unicode category Cc), and lone surrogates, which cannot be
+# encoded as UTF-8 at all. Names and ids end up in file names, tags, user names and Events.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Map values may hold tabs and newlines (a policy document, a list); nothing else of the above.
+_VALUE_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def byte_size(value: str) -> int:
+    """Size as the spec counts it: bytes of UTF-8 (lone surrogates counted as 3, not an error)."""
+    return len(value.encode("utf-8", "surrogatepass"))
 
 
 def require_string(field: str, value: str) -> str:
@@ -30,21 +40,21 @@ def require_string(field: str, value: str) -> str:
 
 
 def check_string(field: str, value: str) -> str:
-    size = len(value.encode("utf-8", "surrogatepass"))
+    size = byte_size(value)
     if size > MAX_STRING_BYTES:
-        raise InvalidArgument(f"{field} is {size} bytes long; the limit is {MAX_STRING_BYTES} bytes")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise InvalidArgument(f"{field} is {size} bytes long (UTF-8); the limit is {MAX_STRING_BYTES} bytes")
+    if _CONTROL.search(value):
         raise InvalidArgument(f"{field} must not contain control characters")
     return value
 
 
 def check_map(field: str, values: Mapping[str, str]) -> dict[str, str]:
     """An OPTIONAL map field: total size within 4 KiB, keys well-formed, no control characters."""
-    size = sum(
-        len(k.encode("utf-8", "surrogatepass")) + len(v.encode("utf-8", "surrogatepass")) for k, v in values.items()
-    )
+    size = sum(byte_size(k) + byte_size(v) for k, v in values.items())
     if size > MAX_MAP_BYTES:
-        raise InvalidArgument(f"{field} holds {size} bytes of keys and values; the limit is {MAX_MAP_BYTES} bytes")
+        raise InvalidArgument(
+            f"{field} holds {size} bytes (UTF-8) of keys and values; the limit is {MAX_MAP_BYTES} bytes"
+        )
     for key, value in values.items():
         if not _KEY.fullmatch(key):
             raise InvalidArgument(
@@ -52,6 +62,6 @@ def check_map(field: str, values: Mapping[str, str]) -> dict[str, str]:
                 "'-', '_', '.' and '/'"
             )
         check_string(f"{field}[{key!r}]", key)
-        if any(ord(ch) < 0x20 and ch not in "\t\n" for ch in value):
+        if _VALUE_CONTROL.search(value):
             raise InvalidArgument(f"{field}[{key!r}] must not contain control characters")
     return dict(values)

@@ -174,6 +174,38 @@ async def revoke_missing_fields(session: Session) -> None:
 
 
 @check(
+    "revoke.unknown-ids",
+    "Revoke with ids the driver never issued answers OK",
+    requires=("grant.ok",),
+)
+async def revoke_unknown_ids(session: Session) -> None:
+    bucket_id, _, _ = session.shared["grant"]
+    unknown = session.never_issued_id()
+    for label, target, account in (
+        ("an account_id it never issued", bucket_id, unknown),
+        ("a bucket_id and an account_id it never issued", unknown, unknown),
+    ):
+        answer = await session.answer(session.revoke_request(target, account))
+        if not answer.ok:
+            raise CheckFailed(
+                f"Revoke with {label} answered {answer.describe()}; no such access can exist, and the sidecar "
+                "retries a failed Revoke forever, so the BucketAccess would never go away"
+            )
+
+
+@check("grant.unknown-bucket-id", "Grant on a bucket_id the driver never issued is NOT_FOUND")
+async def grant_unknown_bucket_id(session: Session) -> None:
+    bucket_id = session.never_issued_id()
+    answer = await session.answer(session.grant_request(bucket_id, session.new_name("ba")))
+    session.track_account(bucket_id, answer)
+    if answer.code is not grpc.StatusCode.NOT_FOUND:
+        raise CheckFailed(
+            f"Grant on {bucket_id!r}, a bucket_id this driver never issued, answered {answer.describe()}; "
+            "expected NOT_FOUND (no such bucket)"
+        )
+
+
+@check(
     "lifecycle.delete-before-revoke",
     "the sidecar's order when a claim goes first: DeleteBucket (OK or FAILED_PRECONDITION), Revoke OK, DeleteBucket OK",
     requires=("grant.ok",),

@@ -116,3 +116,19 @@ async def delete_missing_id(session: Session) -> None:
     answer = await session.answer(session.delete_request("", {}))
     if answer.code is not grpc.StatusCode.INVALID_ARGUMENT:
         raise CheckFailed(f"DeleteBucket with an empty bucket_id answered {answer.describe()}; it is REQUIRED")
+
+
+@check(
+    "delete.unknown-id",
+    "DeleteBucket of a bucket_id the driver never issued answers OK (or NOT_FOUND)",
+    requires=("identity.get-info",),
+)
+async def delete_unknown_id(session: Session) -> str:
+    bucket_id = session.never_issued_id()
+    answer = await session.answer(session.delete_request(bucket_id, {}))
+    if answer.ok or answer.code is grpc.StatusCode.NOT_FOUND:
+        return f"answered {answer.code.name}"
+    raise CheckFailed(
+        f"DeleteBucket of {bucket_id!r}, an id this driver never issued, answered {answer.describe()}; nothing can "
+        "exist under it, and the sidecar retries anything but OK and NOT_FOUND forever and keeps the finalizer"
+    )

@@ -137,6 +137,10 @@ class Session:
     async def close(self) -> None:
         await self.channel.close()
 
+    def never_issued_id(self) -> str:
+        """An id nothing was created under: the run's prefix and a marker (``...-never-issued``)."""
+        return f"{self.options.prefix}-{self.run_id}-never-issued"
+
     def new_name(self, kind: str = "") -> str:
         self._counter += 1
         middle = f"-{kind}" if kind else ""
