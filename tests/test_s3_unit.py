@@ -67,6 +67,16 @@ def test_user_names_fit_iam_and_differ_per_access() -> None:
     assert user_name("cosi-", "photos", "ba-1").startswith("cosi-photos-")
 
 
+def test_account_names_are_the_ones_earlier_releases_made() -> None:
+    """Accounts are found again by name only: a changed rule would orphan every existing account."""
+    from cosi_driver.backends.ceph.users import account_uid
+    from cosi_driver.backends.filesystem import FilesystemBackend
+
+    assert user_name("cosi-", "photos", "ba-1") == "cosi-photos-2248f5b8f7a56c6e9a67"
+    assert account_uid("photos", "ba-1") == "cosi-2248f5b8f7a56c6e9a677836"
+    assert FilesystemBackend.account_name("photos", "ba-1") == "acct-2248f5b8f7a56c6e9a677836"
+
+
 def test_policies_allow_only_the_mode_on_only_the_bucket() -> None:
     rejected_by_seaweedfs = {"s3:ListBucketMultipartUploads", "s3:ListMultipartUploadParts"}
     for mode in AccessMode:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 import structlog
 
+from cosi_driver.backends.accounts import access_digest
 from cosi_driver.backends.s3kit import iam as iam_kit
 from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool, Connection
 from cosi_driver.backends.s3kit.contents import find_content, purge
@@ -133,9 +133,13 @@ class S3AccessParams(AccessParams):
 
 def user_name(prefix: str, bucket: str, access: str) -> str:
     """A stable IAM user name for one BucketAccess: readable, unique, at most 64 characters."""
-    digest = hashlib.sha256(f"{bucket}\x00{access}".encode()).hexdigest()[:_DIGEST]
+    return f"{_user_stem(prefix, bucket)}{access_digest(bucket, access, _DIGEST)}"
+
+
+def _user_stem(prefix: str, bucket: str) -> str:
+    """What every user name of ``bucket`` starts with: the prefix and as much of the bucket as fits."""
     room = MAX_USER_NAME - len(prefix) - 1 - _DIGEST
-    return f"{prefix}{bucket[:room]}-{digest}"
+    return f"{prefix}{bucket[:room]}-"
 
 
 class S3Backend:
@@ -299,9 +303,8 @@ class S3Backend:
         return keys
 
     def _check_account(self, account: str, bucket: str) -> None:
-        room = MAX_USER_NAME - len(self.config.user_prefix) - 1 - _DIGEST
         if not self._user_name.fullmatch(account) or not account.startswith(
-            f"{self.config.user_prefix}{bucket[:room]}-"
+            _user_stem(self.config.user_prefix, bucket)
         ):
             raise InvalidArgument(
                 f"account {account!r} is not an IAM user this driver derives for bucket {bucket!r}; "
