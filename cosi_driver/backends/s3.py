@@ -30,8 +30,19 @@ import structlog
 
 from cosi_driver.backends.accounts import access_digest
 from cosi_driver.backends.s3kit import iam as iam_kit
-from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool, Connection
+from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool
 from cosi_driver.backends.s3kit.contents import find_content, purge
+from cosi_driver.backends.s3kit.endpoint import (
+    CA_BUNDLE,
+    CONNECT_TIMEOUT,
+    ENDPOINT_URL,
+    READ_TIMEOUT,
+    REGION,
+    VERIFY_TLS,
+    OptionArguments,
+    connection,
+    public_endpoint,
+)
 from cosi_driver.backends.s3kit.errors import edge, error_code, is_missing
 from cosi_driver.backends.s3kit.marks import read_mark, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
@@ -49,17 +60,12 @@ from cosi_driver.core.backend import (
 from cosi_driver.core.credentials import KeyPair
 from cosi_driver.core.errors import BucketNotEmpty, FailedPrecondition, InvalidArgument, Unavailable
 from cosi_driver.core.options import (
-    BOOLEAN,
-    PATH,
     SECRET,
-    STRING,
     ConfigProblem,
     OptionKind,
     SecretRef,
     one_of,
     option,
-    seconds,
-    url,
 )
 from cosi_driver.core.params import AccessParams, BucketParams, Versioning
 from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
@@ -85,40 +91,38 @@ def _user_prefix(text: str) -> str:
 
 
 USER_PREFIX: OptionKind[str] = OptionKind("1-20 IAM user name characters", _user_prefix)
+#: The ``user_prefix`` option, also declared by the seaweedfs backend, which hands it on to this one.
+USER_PREFIX_OPTION: OptionArguments = {
+    "kind": USER_PREFIX,
+    "default": "cosi-",
+    "doc": "Prefix of the IAM user names the driver creates (one user per BucketAccess).",
+}
 
 
 @dataclass(frozen=True)
 class S3Config:
-    endpoint: str = option(url("http", "https"), doc="S3 endpoint URL the driver manages buckets through.")
+    endpoint: str = option(ENDPOINT_URL, doc="S3 endpoint URL the driver manages buckets through.")
     access_key_id: SecretRef = option(SECRET, doc="Access key id of an account allowed to administer S3 and IAM.")
     secret_access_key: SecretRef = option(
         SECRET, doc="Its secret access key; read again on use, so rotation needs no restart."
     )
     iam_endpoint: str | None = option(
-        url("http", "https"),
+        ENDPOINT_URL,
         default=None,
         doc="IAM endpoint URL; default: the S3 endpoint (SeaweedFS serves IAM there).",
     )
-    public_endpoint: str | None = option(
-        url("http", "https"),
-        default=None,
-        doc="S3 endpoint URL written into consumers' credentials; default: the S3 endpoint.",
-    )
-    region: str = option(STRING, default="us-east-1", doc="Region for signing and in BucketInfo and credentials.")
-    verify_tls: bool = option(BOOLEAN, default=True, doc="Verify the endpoints' TLS certificates.")
-    ca_bundle: Path | None = option(PATH, default=None, doc="CA bundle (PEM) to verify the endpoints with.")
+    public_endpoint: str | None = option(**public_endpoint("endpoint"))
+    region: str = option(**REGION)
+    verify_tls: bool = option(**VERIFY_TLS)
+    ca_bundle: Path | None = option(**CA_BUNDLE)
     addressing_style: str = option(
         one_of(*ADDRESSING_STYLES),
         default="path",
         doc="S3 addressing: path works everywhere; virtual needs bucket DNS.",
     )
-    connect_timeout: float = option(seconds(0.1), default=5.0, doc="Seconds to wait for a connection.")
-    read_timeout: float = option(seconds(0.1), default=20.0, doc="Seconds to wait for an answer.")
-    user_prefix: str = option(
-        USER_PREFIX,
-        default="cosi-",
-        doc="Prefix of the IAM user names the driver creates (one user per BucketAccess).",
-    )
+    connect_timeout: float = option(**CONNECT_TIMEOUT)
+    read_timeout: float = option(**READ_TIMEOUT)
+    user_prefix: str = option(**USER_PREFIX_OPTION)
 
 
 @dataclass(frozen=True)
@@ -148,15 +152,7 @@ class S3Backend:
     def __init__(self, config: S3Config, context: BackendContext) -> None:
         self.config = config
         self.context = context
-        self.s3_connection = Connection(
-            endpoint=config.endpoint,
-            region=config.region,
-            verify_tls=config.verify_tls,
-            ca_bundle=config.ca_bundle,
-            addressing_style=config.addressing_style,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-        )
+        self.s3_connection = connection(config, addressing_style=config.addressing_style)
         self.iam_connection = dataclasses.replace(self.s3_connection, endpoint=config.iam_endpoint or config.endpoint)
         self.public_endpoint = config.public_endpoint or config.endpoint
         self.clients = ClientPool(self._admin_keys)

@@ -26,6 +26,7 @@ from cosi_driver.backends.ceph.admin import AdminAccessDenied, AdminError, Admin
 from cosi_driver.backends.ceph.users import Users, account_uid
 from cosi_driver.backends.s3kit.clients import ClientPool, Connection
 from cosi_driver.backends.s3kit.contents import find_content
+from cosi_driver.backends.s3kit.endpoint import connection
 from cosi_driver.backends.s3kit.errors import edge, error_code
 from cosi_driver.backends.s3kit.marks import MARK_TAG, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
@@ -65,15 +66,7 @@ class CephRgwBackend:
         self.config = config
         self.context = context
         self.storage = f"RGW backend {context.name!r}"
-        self.connection = Connection(
-            endpoint=config.endpoint,
-            region=config.region,
-            verify_tls=config.verify_tls,
-            ca_bundle=config.ca_bundle,
-            addressing_style="path",
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-        )
+        self.connection = connection(config)
         self.admin = AdminOps(
             config.endpoint,
             self._admin_keys,
