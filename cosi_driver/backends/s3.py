@@ -30,7 +30,7 @@ import structlog
 
 from cosi_driver.backends.accounts import access_digest
 from cosi_driver.backends.s3kit import iam as iam_kit
-from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool
+from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content, purge
 from cosi_driver.backends.s3kit.endpoint import (
     CA_BUNDLE,
@@ -58,10 +58,9 @@ from cosi_driver.core.backend import (
     RevokeAccess,
 )
 from cosi_driver.core.credentials import KeyPair
-from cosi_driver.core.errors import BucketNotEmpty, FailedPrecondition, InvalidArgument, Unavailable
+from cosi_driver.core.errors import BucketNotEmpty, FailedPrecondition, InvalidArgument
 from cosi_driver.core.options import (
     SECRET,
-    ConfigProblem,
     OptionKind,
     SecretRef,
     one_of,
@@ -160,14 +159,9 @@ class S3Backend:
         self._untaggable_warned = False
 
     def _admin_keys(self) -> KeyPair:
-        try:
-            return KeyPair(self.config.access_key_id.get().reveal(), self.config.secret_access_key.get())
-        except (OSError, ConfigProblem) as problem:
-            where = f"{self.config.access_key_id.describe()} / {self.config.secret_access_key.describe()}"
-            raise Unavailable(
-                f"backend {self.context.name!r} cannot read its admin credentials ({where}): "
-                f"{getattr(problem, 'strerror', None) or type(problem).__name__}"
-            ) from None
+        return read_admin_keys(
+            self.config.access_key_id, self.config.secret_access_key, f"backend {self.context.name!r}"
+        )
 
     async def _s3(self) -> Any:
         return await self.clients.s3(self.s3_connection)
