@@ -29,20 +29,10 @@ from typing import Any
 import structlog
 
 from cosi_driver.backends.accounts import access_digest
+from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.s3kit import iam as iam_kit
 from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content, purge
-from cosi_driver.backends.s3kit.endpoint import (
-    CA_BUNDLE,
-    CONNECT_TIMEOUT,
-    ENDPOINT_URL,
-    READ_TIMEOUT,
-    REGION,
-    VERIFY_TLS,
-    OptionArguments,
-    connection,
-    public_endpoint,
-)
 from cosi_driver.backends.s3kit.errors import edge, error_code, is_missing
 from cosi_driver.backends.s3kit.marks import read_mark, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
@@ -91,7 +81,7 @@ def _user_prefix(text: str) -> str:
 
 USER_PREFIX: OptionKind[str] = OptionKind("1-20 IAM user name characters", _user_prefix)
 #: The ``user_prefix`` option, also declared by the seaweedfs backend, which hands it on to this one.
-USER_PREFIX_OPTION: OptionArguments = {
+USER_PREFIX_OPTION: endpoints.OptionArguments = {
     "kind": USER_PREFIX,
     "default": "cosi-",
     "doc": "Prefix of the IAM user names the driver creates (one user per BucketAccess).",
@@ -100,27 +90,27 @@ USER_PREFIX_OPTION: OptionArguments = {
 
 @dataclass(frozen=True)
 class S3Config:
-    endpoint: str = option(ENDPOINT_URL, doc="S3 endpoint URL the driver manages buckets through.")
+    endpoint: str = option(endpoints.ENDPOINT_URL, doc="S3 endpoint URL the driver manages buckets through.")
     access_key_id: SecretRef = option(SECRET, doc="Access key id of an account allowed to administer S3 and IAM.")
     secret_access_key: SecretRef = option(
         SECRET, doc="Its secret access key; read again on use, so rotation needs no restart."
     )
     iam_endpoint: str | None = option(
-        ENDPOINT_URL,
+        endpoints.ENDPOINT_URL,
         default=None,
         doc="IAM endpoint URL; default: the S3 endpoint (SeaweedFS serves IAM there).",
     )
-    public_endpoint: str | None = option(**public_endpoint("endpoint"))
-    region: str = option(**REGION)
-    verify_tls: bool = option(**VERIFY_TLS)
-    ca_bundle: Path | None = option(**CA_BUNDLE)
+    public_endpoint: str | None = option(**endpoints.public_endpoint("endpoint"))
+    region: str = option(**endpoints.REGION)
+    verify_tls: bool = option(**endpoints.VERIFY_TLS)
+    ca_bundle: Path | None = option(**endpoints.CA_BUNDLE)
     addressing_style: str = option(
         one_of(*ADDRESSING_STYLES),
         default="path",
         doc="S3 addressing: path works everywhere; virtual needs bucket DNS.",
     )
-    connect_timeout: float = option(**CONNECT_TIMEOUT)
-    read_timeout: float = option(**READ_TIMEOUT)
+    connect_timeout: float = option(**endpoints.CONNECT_TIMEOUT)
+    read_timeout: float = option(**endpoints.READ_TIMEOUT)
     user_prefix: str = option(**USER_PREFIX_OPTION)
 
 
@@ -151,7 +141,7 @@ class S3Backend:
     def __init__(self, config: S3Config, context: BackendContext) -> None:
         self.config = config
         self.context = context
-        self.s3_connection = connection(config, addressing_style=config.addressing_style)
+        self.s3_connection = endpoints.connection(config, addressing_style=config.addressing_style)
         self.iam_connection = dataclasses.replace(self.s3_connection, endpoint=config.iam_endpoint or config.endpoint)
         self.public_endpoint = config.public_endpoint or config.endpoint
         self.clients = ClientPool(self._admin_keys)

@@ -24,7 +24,7 @@ from pathlib import Path
 import structlog
 
 from cosi_driver.backends.s3 import USER_PREFIX_OPTION, S3AccessParams, S3Backend, S3BucketParams, S3Config
-from cosi_driver.backends.s3kit.endpoint import REGION, public_endpoint
+from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.seaweedfs_process import WeedProcess, WeedSettings
 from cosi_driver.core.backend import (
     BackendContext,
@@ -65,8 +65,8 @@ class SeaweedConfig:
     secret_access_key: SecretRef | None = option(
         SECRET, default=None, doc="Admin secret access key; give both or neither."
     )
-    public_endpoint: str | None = option(**public_endpoint("http://127.0.0.1:<B+3>"))
-    region: str = option(**REGION)
+    public_endpoint: str | None = option(**endpoints.public_endpoint("http://127.0.0.1:<B+3>"))
+    region: str = option(**endpoints.REGION)
     volume_size_limit_mb: int = option(
         integer(1, 30000), default=64, doc="Size of SeaweedFS volumes in MB; every bucket with data takes one."
     )

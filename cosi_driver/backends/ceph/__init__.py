@@ -14,15 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cosi_driver.backends.s3kit.endpoint import (
-    CA_BUNDLE,
-    CONNECT_TIMEOUT,
-    ENDPOINT_URL,
-    READ_TIMEOUT,
-    REGION,
-    VERIFY_TLS,
-    public_endpoint,
-)
+from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.core.backend import BackendContext, BackendType
 from cosi_driver.core.options import SECRET, STRING, ConfigProblem, SecretRef, option
 from cosi_driver.core.params import AccessParams, BucketParams, Quota, Versioning
@@ -34,7 +26,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class CephRgwConfig:
     endpoint: str = option(
-        ENDPOINT_URL,
+        endpoints.ENDPOINT_URL,
         doc="URL of the RADOS Gateway the driver calls for S3 and Admin Ops, e.g. "
         "http://rook-ceph-rgw-store.rook-ceph.svc.",
     )
@@ -42,15 +34,15 @@ class CephRgwConfig:
         SECRET, doc="Access key of the RGW user the driver acts as; it owns every bucket the driver creates."
     )
     admin_secret_access_key: SecretRef = option(SECRET, doc="Secret key of that user.")
-    public_endpoint: str | None = option(**public_endpoint("endpoint"))
-    region: str = option(**REGION)
-    verify_tls: bool = option(**VERIFY_TLS)
-    ca_bundle: Path | None = option(**CA_BUNDLE)
+    public_endpoint: str | None = option(**endpoints.public_endpoint("endpoint"))
+    region: str = option(**endpoints.REGION)
+    verify_tls: bool = option(**endpoints.VERIFY_TLS)
+    ca_bundle: Path | None = option(**endpoints.CA_BUNDLE)
     admin_entry: str = option(
         STRING, default="admin", doc="The gateway's rgw_admin_entry: the path under which Admin Ops is served."
     )
-    connect_timeout: float = option(**CONNECT_TIMEOUT)
-    read_timeout: float = option(**READ_TIMEOUT)
+    connect_timeout: float = option(**endpoints.CONNECT_TIMEOUT)
+    read_timeout: float = option(**endpoints.READ_TIMEOUT)
 
 
 @dataclass(frozen=True)

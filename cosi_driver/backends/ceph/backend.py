@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cosi_driver.backends.ceph import policy
 from cosi_driver.backends.ceph.admin import AdminAccessDenied, AdminError, AdminOps
 from cosi_driver.backends.ceph.users import Users, account_uid
+from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.s3kit.clients import ClientPool, Connection, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content
-from cosi_driver.backends.s3kit.endpoint import connection
 from cosi_driver.backends.s3kit.errors import edge, error_code
 from cosi_driver.backends.s3kit.marks import MARK_TAG, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
@@ -65,7 +65,7 @@ class CephRgwBackend:
         self.config = config
         self.context = context
         self.storage = f"RGW backend {context.name!r}"
-        self.connection = connection(config)
+        self.connection = endpoints.connection(config)
         self.admin = AdminOps(
             config.endpoint,
             self._admin_keys,

@@ -5,6 +5,9 @@ Stable API (other backends build on it; change it only compatibly):
 * :mod:`.clients`: :class:`Connection` (how to reach one endpoint: region, TLS, addressing,
   timeouts) and :class:`ClientPool` (long-lived aioboto3 clients, rebuilt when rotated admin keys
   are read again). aioboto3 is imported on first use only.
+* :mod:`.endpoints`: the endpoint options (region, TLS, timeouts, public endpoint) every S3
+  backend declares, and :func:`~.endpoints.connection` building a :class:`Connection` from them;
+  :func:`~.clients.read_admin_keys` reads admin keys, UNAVAILABLE when they cannot be read.
 * :mod:`.names`: :func:`check_bucket_name`, INVALID_ARGUMENT naming the S3 rule that is broken.
 * :mod:`.errors`: :func:`edge` (a context manager) and :func:`translate`, turning botocore
   exceptions into core errors with messages built from error codes only, never from server text

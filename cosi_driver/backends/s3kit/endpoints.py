@@ -1,11 +1,13 @@
-"""The options that say how to reach an S3 endpoint, declared once for every backend that has them.
+"""The options that say how to reach S3 endpoints, declared once for every backend that has them.
 
 ``s3``, ``ceph-rgw`` and ``seaweedfs`` all take a region, TLS settings, timeouts and a public
-endpoint. Each constant here holds the arguments of :func:`~cosi_driver.core.options.option`, so a
-backend writes ``region: str = option(**REGION)``: the kind, the default and the documentation
-(and with them the README table and the environment variables) are the same everywhere, while
-each backend keeps its own field order. :func:`connection` then turns such a configuration into
-the :class:`~.clients.Connection` the client pool uses, the same way for every backend.
+endpoint. Each constant here holds the arguments of :func:`~cosi_driver.core.options.option`, so
+a backend writes ``region: str = option(**endpoints.REGION)``: the kind, the default and the
+documentation (and with them the README table and the environment variables) are the same
+everywhere, while each backend keeps its own field order. :func:`connection` then turns such a
+configuration into the :class:`~.clients.Connection` the client pool uses, the same way for
+every backend. (The module's name is plural because config classes have a field ``endpoint``,
+which in a class body would hide a module of that name.)
 
 Only declarations and plain values here: loading a backend's configuration must not import an SDK.
 """
