@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 
 from cosi_driver.core.credentials import CredentialKit, KeyPair
 from cosi_driver.core.options import SecretRef
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.stores import MemoryStateStore
-from cosi_driver.testing.client import CosiClient, s3_secrets
+from cosi_driver.testing.client import CosiClient, expect_error, s3_secrets
 from tests.support import run_cli, start_driver
 
 MASTER_KEY = "b7c1e0f4a9d2c3b8e5f6a7d0c9b8a7f6e5d4c3b2"
@@ -154,3 +155,32 @@ async def test_stored_credentials_round_trip() -> None:
     assert await kit.recall("s3", "user-1") == KeyPair("AKID", Secret("sekret"))
     await kit.forget("s3", "user-1")
     assert await kit.recall("s3", "user-1") is None
+
+
+@pytest.mark.parametrize(
+    ("backend", "key_prefix"),
+    [("s3", "COSI_DRIVER_BACKEND_"), ("ceph-rgw", "COSI_DRIVER_BACKEND_ADMIN_")],
+)
+async def test_unreadable_admin_credentials_are_unavailable_in_every_s3_backend(
+    backend: str, key_prefix: str, tmp_path: Path
+) -> None:
+    """The mounted admin Secret disappears after start: an outage to retry through, named, not denied."""
+    secret_file = tmp_path / "admin-secret"
+    secret_file.write_text("admin-secret-value-0123456789\n")
+    env = {
+        "COSI_DRIVER_BACKEND": backend,
+        "COSI_DRIVER_BACKEND_ENDPOINT": "http://127.0.0.1:9",  # never reached: the keys are read first
+        f"{key_prefix}ACCESS_KEY_ID": "ADMINKEYID0000000001",
+        f"{key_prefix}SECRET_ACCESS_KEY_FILE": str(secret_file),
+        "COSI_DRIVER_MASTER_KEY": MASTER_KEY,
+    }
+    driver = start_driver(env, tmp_path)
+    try:
+        secret_file.unlink()
+        async with CosiClient(driver.endpoint) as client:
+            message = await expect_error(client.create("bucket-one"), grpc.StatusCode.UNAVAILABLE)
+        assert "cannot read its admin credentials" in message
+        assert str(secret_file) in message
+        assert "admin-secret-value" not in message and "ADMINKEYID" not in message
+    finally:
+        assert driver.stop() == 0

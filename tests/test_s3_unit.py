@@ -10,10 +10,20 @@ from pathlib import Path
 import pytest
 
 from cosi_driver.backends.s3 import MAX_USER_NAME, S3Config, user_name
+from cosi_driver.backends.s3kit.contents import find_content
 from cosi_driver.backends.s3kit.errors import translate
+from cosi_driver.backends.s3kit.marks import read_mark, write_mark
 from cosi_driver.backends.s3kit.names import bucket_name_problem, check_bucket_name
 from cosi_driver.backends.s3kit.policy import actions_for, policy_document
-from cosi_driver.core.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
+from cosi_driver.core.backend import FoundBucket
+from cosi_driver.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    Unimplemented,
+)
 from cosi_driver.core.options import ConfigProblem, parse_options
 from cosi_driver.core.params import AccessMode
 from tests.support import run_cli
@@ -57,6 +67,16 @@ def test_user_names_fit_iam_and_differ_per_access() -> None:
     assert user_name("cosi-", "photos", "ba-1").startswith("cosi-photos-")
 
 
+def test_account_names_are_the_ones_earlier_releases_made() -> None:
+    """Accounts are found again by name only: a changed rule would orphan every existing account."""
+    from cosi_driver.backends.ceph.users import account_uid
+    from cosi_driver.backends.filesystem import FilesystemBackend
+
+    assert user_name("cosi-", "photos", "ba-1") == "cosi-photos-2248f5b8f7a56c6e9a67"
+    assert account_uid("photos", "ba-1") == "cosi-2248f5b8f7a56c6e9a677836"
+    assert FilesystemBackend.account_name("photos", "ba-1") == "acct-2248f5b8f7a56c6e9a677836"
+
+
 def test_policies_allow_only_the_mode_on_only_the_bucket() -> None:
     rejected_by_seaweedfs = {"s3:ListBucketMultipartUploads", "s3:ListMultipartUploadParts"}
     for mode in AccessMode:
@@ -94,6 +114,11 @@ def _client_error(code: str, status: int) -> Exception:
         (_client_error("InvalidBucketName", 400), InvalidArgument),
         (_client_error("SlowDown", 503), Unavailable),
         (_client_error("InternalError", 500), Unavailable),
+        (_client_error("XNotImplemented", 501), Unimplemented),
+        (_client_error("Unknown", 501), Unimplemented),
+        # Not-offered answers have ordinary meanings too: at the edge they stay retried, not terminal.
+        (_client_error("MethodNotAllowed", 405), FailedPrecondition),
+        (_client_error("InvalidAction", 400), FailedPrecondition),
     ],
 )
 def test_storage_errors_become_core_errors_without_server_text(error: Exception, expected: type) -> None:
@@ -101,6 +126,46 @@ def test_storage_errors_become_core_errors_without_server_text(error: Exception,
     assert isinstance(translated, expected)
     assert "server text" not in translated.message
     assert "do a thing" in translated.message
+
+
+class _NoVersioningS3:
+    """An S3 server whose versions listing and bucket tagging answer one "not here" error."""
+
+    def __init__(self, answer: Exception) -> None:
+        self.answer = answer
+
+    async def list_object_versions(self, **_: object) -> dict[str, object]:
+        raise self.answer
+
+    async def get_bucket_tagging(self, **_: object) -> dict[str, object]:
+        raise self.answer
+
+    async def put_bucket_tagging(self, **_: object) -> dict[str, object]:
+        raise self.answer
+
+    async def head_bucket(self, **_: object) -> dict[str, object]:
+        return {}
+
+    async def list_objects_v2(self, **_: object) -> dict[str, object]:
+        return {"Contents": [{"Key": "a.txt"}]}
+
+    async def list_multipart_uploads(self, **_: object) -> dict[str, object]:
+        return {}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _client_error("NotImplemented", 501),
+        _client_error("MethodNotAllowed", 405),
+        _client_error("Unknown", 501),
+    ],
+)
+async def test_every_s3kit_fallback_takes_the_same_not_offered_answers(answer: Exception) -> None:
+    s3 = _NoVersioningS3(answer)
+    assert await find_content(s3, "b") == "it holds objects"  # listed without versions instead
+    assert await read_mark(s3, "b") == FoundBucket(mark=None)  # the bucket exists, untagged
+    assert await write_mark(s3, "b", "mark") is False  # tagging is not offered: the store alone marks
 
 
 def test_connection_errors_are_unavailable() -> None:

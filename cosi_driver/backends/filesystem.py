@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import secrets
 import shutil
@@ -25,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cosi_driver.backends.accounts import access_digest
 from cosi_driver.core.backend import (
     BackendContext,
     BackendType,
@@ -130,8 +130,7 @@ class FilesystemBackend:
 
     @staticmethod
     def account_name(bucket: str, access_name: str) -> str:
-        digest = hashlib.sha256(f"{bucket}\x00{access_name}".encode()).hexdigest()[:24]
-        return f"acct-{digest}"
+        return f"acct-{access_digest(bucket, access_name, 24)}"
 
     async def grant_access(self, request: GrantAccess[FilesystemAccessParams]) -> Granted:
         account = self.account_name(request.bucket, request.name)

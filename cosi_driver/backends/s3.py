@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,10 @@ from typing import Any
 
 import structlog
 
+from cosi_driver.backends.accounts import access_digest
+from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.s3kit import iam as iam_kit
-from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool, Connection
+from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content, purge
 from cosi_driver.backends.s3kit.errors import edge, error_code, is_missing
 from cosi_driver.backends.s3kit.marks import read_mark, write_mark
@@ -47,19 +48,13 @@ from cosi_driver.core.backend import (
     RevokeAccess,
 )
 from cosi_driver.core.credentials import KeyPair
-from cosi_driver.core.errors import BucketNotEmpty, FailedPrecondition, InvalidArgument, Unavailable
+from cosi_driver.core.errors import BucketNotEmpty, FailedPrecondition, InvalidArgument
 from cosi_driver.core.options import (
-    BOOLEAN,
-    PATH,
     SECRET,
-    STRING,
-    ConfigProblem,
     OptionKind,
     SecretRef,
     one_of,
     option,
-    seconds,
-    url,
 )
 from cosi_driver.core.params import AccessParams, BucketParams, Versioning
 from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
@@ -85,40 +80,38 @@ def _user_prefix(text: str) -> str:
 
 
 USER_PREFIX: OptionKind[str] = OptionKind("1-20 IAM user name characters", _user_prefix)
+#: The ``user_prefix`` option, also declared by the seaweedfs backend, which hands it on to this one.
+USER_PREFIX_OPTION: endpoints.OptionArguments = {
+    "kind": USER_PREFIX,
+    "default": "cosi-",
+    "doc": "Prefix of the IAM user names the driver creates (one user per BucketAccess).",
+}
 
 
 @dataclass(frozen=True)
 class S3Config:
-    endpoint: str = option(url("http", "https"), doc="S3 endpoint URL the driver manages buckets through.")
+    endpoint: str = option(endpoints.ENDPOINT_URL, doc="S3 endpoint URL the driver manages buckets through.")
     access_key_id: SecretRef = option(SECRET, doc="Access key id of an account allowed to administer S3 and IAM.")
     secret_access_key: SecretRef = option(
         SECRET, doc="Its secret access key; read again on use, so rotation needs no restart."
     )
     iam_endpoint: str | None = option(
-        url("http", "https"),
+        endpoints.ENDPOINT_URL,
         default=None,
         doc="IAM endpoint URL; default: the S3 endpoint (SeaweedFS serves IAM there).",
     )
-    public_endpoint: str | None = option(
-        url("http", "https"),
-        default=None,
-        doc="S3 endpoint URL written into consumers' credentials; default: the S3 endpoint.",
-    )
-    region: str = option(STRING, default="us-east-1", doc="Region for signing and in BucketInfo and credentials.")
-    verify_tls: bool = option(BOOLEAN, default=True, doc="Verify the endpoints' TLS certificates.")
-    ca_bundle: Path | None = option(PATH, default=None, doc="CA bundle (PEM) to verify the endpoints with.")
+    public_endpoint: str | None = option(**endpoints.public_endpoint("endpoint"))
+    region: str = option(**endpoints.REGION)
+    verify_tls: bool = option(**endpoints.VERIFY_TLS)
+    ca_bundle: Path | None = option(**endpoints.CA_BUNDLE)
     addressing_style: str = option(
         one_of(*ADDRESSING_STYLES),
         default="path",
         doc="S3 addressing: path works everywhere; virtual needs bucket DNS.",
     )
-    connect_timeout: float = option(seconds(0.1), default=5.0, doc="Seconds to wait for a connection.")
-    read_timeout: float = option(seconds(0.1), default=20.0, doc="Seconds to wait for an answer.")
-    user_prefix: str = option(
-        USER_PREFIX,
-        default="cosi-",
-        doc="Prefix of the IAM user names the driver creates (one user per BucketAccess).",
-    )
+    connect_timeout: float = option(**endpoints.CONNECT_TIMEOUT)
+    read_timeout: float = option(**endpoints.READ_TIMEOUT)
+    user_prefix: str = option(**USER_PREFIX_OPTION)
 
 
 @dataclass(frozen=True)
@@ -133,9 +126,13 @@ class S3AccessParams(AccessParams):
 
 def user_name(prefix: str, bucket: str, access: str) -> str:
     """A stable IAM user name for one BucketAccess: readable, unique, at most 64 characters."""
-    digest = hashlib.sha256(f"{bucket}\x00{access}".encode()).hexdigest()[:_DIGEST]
+    return f"{_user_stem(prefix, bucket)}{access_digest(bucket, access, _DIGEST)}"
+
+
+def _user_stem(prefix: str, bucket: str) -> str:
+    """What every user name of ``bucket`` starts with: the prefix and as much of the bucket as fits."""
     room = MAX_USER_NAME - len(prefix) - 1 - _DIGEST
-    return f"{prefix}{bucket[:room]}-{digest}"
+    return f"{prefix}{bucket[:room]}-"
 
 
 class S3Backend:
@@ -144,15 +141,7 @@ class S3Backend:
     def __init__(self, config: S3Config, context: BackendContext) -> None:
         self.config = config
         self.context = context
-        self.s3_connection = Connection(
-            endpoint=config.endpoint,
-            region=config.region,
-            verify_tls=config.verify_tls,
-            ca_bundle=config.ca_bundle,
-            addressing_style=config.addressing_style,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-        )
+        self.s3_connection = endpoints.connection(config, addressing_style=config.addressing_style)
         self.iam_connection = dataclasses.replace(self.s3_connection, endpoint=config.iam_endpoint or config.endpoint)
         self.public_endpoint = config.public_endpoint or config.endpoint
         self.clients = ClientPool(self._admin_keys)
@@ -160,14 +149,9 @@ class S3Backend:
         self._untaggable_warned = False
 
     def _admin_keys(self) -> KeyPair:
-        try:
-            return KeyPair(self.config.access_key_id.get().reveal(), self.config.secret_access_key.get())
-        except (OSError, ConfigProblem) as problem:
-            where = f"{self.config.access_key_id.describe()} / {self.config.secret_access_key.describe()}"
-            raise Unavailable(
-                f"backend {self.context.name!r} cannot read its admin credentials ({where}): "
-                f"{getattr(problem, 'strerror', None) or type(problem).__name__}"
-            ) from None
+        return read_admin_keys(
+            self.config.access_key_id, self.config.secret_access_key, f"backend {self.context.name!r}"
+        )
 
     async def _s3(self) -> Any:
         return await self.clients.s3(self.s3_connection)
@@ -299,9 +283,8 @@ class S3Backend:
         return keys
 
     def _check_account(self, account: str, bucket: str) -> None:
-        room = MAX_USER_NAME - len(self.config.user_prefix) - 1 - _DIGEST
         if not self._user_name.fullmatch(account) or not account.startswith(
-            f"{self.config.user_prefix}{bucket[:room]}-"
+            _user_stem(self.config.user_prefix, bucket)
         ):
             raise InvalidArgument(
                 f"account {account!r} is not an IAM user this driver derives for bucket {bucket!r}; "

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import structlog
 
-from cosi_driver.backends.s3 import USER_PREFIX, S3AccessParams, S3Backend, S3BucketParams, S3Config
+from cosi_driver.backends.s3 import USER_PREFIX_OPTION, S3AccessParams, S3Backend, S3BucketParams, S3Config
+from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.seaweedfs_process import WeedProcess, WeedSettings
 from cosi_driver.core.backend import (
     BackendContext,
@@ -37,7 +38,7 @@ from cosi_driver.core.backend import (
 )
 from cosi_driver.core.errors import CosiError, Unavailable
 from cosi_driver.core.files import atomic_write_json, ensure_private_dir, read_json
-from cosi_driver.core.options import PATH, SECRET, STRING, ConfigProblem, SecretRef, integer, option, seconds, url
+from cosi_driver.core.options import PATH, SECRET, ConfigProblem, SecretRef, integer, option, seconds
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.types import BucketInfo
 
@@ -64,12 +65,8 @@ class SeaweedConfig:
     secret_access_key: SecretRef | None = option(
         SECRET, default=None, doc="Admin secret access key; give both or neither."
     )
-    public_endpoint: str | None = option(
-        url("http", "https"),
-        default=None,
-        doc="S3 endpoint URL written into consumers' credentials; default: http://127.0.0.1:<B+3>.",
-    )
-    region: str = option(STRING, default="us-east-1", doc="Region in BucketInfo and credentials.")
+    public_endpoint: str | None = option(**endpoints.public_endpoint("http://127.0.0.1:<B+3>"))
+    region: str = option(**endpoints.REGION)
     volume_size_limit_mb: int = option(
         integer(1, 30000), default=64, doc="Size of SeaweedFS volumes in MB; every bucket with data takes one."
     )
@@ -77,11 +74,7 @@ class SeaweedConfig:
         PATH, default=None, doc="The weed binary; default: the one from cosi-driver[seaweedfs], else weed on PATH."
     )
     start_timeout: float = option(seconds(1.0), default=60.0, doc="Seconds SeaweedFS may take to become ready.")
-    user_prefix: str = option(
-        USER_PREFIX,
-        default="cosi-",
-        doc="Prefix of the IAM user names the driver creates.",
-    )
+    user_prefix: str = option(**USER_PREFIX_OPTION)
 
 
 def find_weed(configured: Path | None) -> str:

@@ -222,9 +222,3 @@ class WeedProcess:
                 await asyncio.to_thread(process.wait)
         with contextlib.suppress(FileNotFoundError):
             self.settings.pid_path.unlink()
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.settings.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""

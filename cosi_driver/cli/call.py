@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from cosi_driver.config.settings import DEFAULT_ENDPOINT
 from cosi_driver.core.secret import MASK
 
 SECRET_FIELDS = frozenset({"accessSecretKey", "accessToken"})
@@ -30,7 +31,7 @@ def _connection_options(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--endpoint",
         default=argparse.SUPPRESS,
-        help="driver endpoint, e.g. unix:///var/lib/cosi/cosi.sock (default: $COSI_ENDPOINT or that path)",
+        help=f"driver endpoint, e.g. {DEFAULT_ENDPOINT} (default: $COSI_ENDPOINT or that path)",
     )
     parser.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help="seconds to wait (default 60)")
     parser.add_argument(
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
     from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
 
-    endpoint = getattr(args, "endpoint", os.environ.get("COSI_ENDPOINT", "unix:///var/lib/cosi/cosi.sock"))
+    endpoint = getattr(args, "endpoint", os.environ.get("COSI_ENDPOINT", DEFAULT_ENDPOINT))
     timeout = getattr(args, "timeout", 60.0)
     show_secrets = getattr(args, "show_secrets", False)
     with grpc.insecure_channel(endpoint) as channel:

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from cosi_driver.cli.call import key_value
+from cosi_driver.config.settings import DEFAULT_ENDPOINT
 
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
 
@@ -29,16 +30,16 @@ def register(parser: argparse.ArgumentParser) -> None:
         "Parameters are those of the BucketClass and BucketAccessClasses you would deploy with the driver.\n"
         "Buckets are named <prefix>-<run id>-NNN and removed at the end (best effort).\n"
         "Example:\n"
-        "  cosi-driver conformance --endpoint unix:///var/lib/cosi/cosi.sock \\\n"
+        f"  cosi-driver conformance --endpoint {DEFAULT_ENDPOINT} \\\n"
         "      --bucket-param deletionPolicy=delete --alt-bucket-param deletionPolicy=retain \\\n"
         "      --access-param accessMode=readwrite --read-access-param accessMode=read \\\n"
         "      --write-access-param accessMode=write --s3-check"
     )
     parser.add_argument(
         "--endpoint",
-        default=os.environ.get("COSI_ENDPOINT", "unix:///var/lib/cosi/cosi.sock"),
+        default=os.environ.get("COSI_ENDPOINT", DEFAULT_ENDPOINT),
         help="driver endpoint: unix:///path.sock (host:port also works, for test drivers) "
-        "(default: $COSI_ENDPOINT or unix:///var/lib/cosi/cosi.sock)",
+        f"(default: $COSI_ENDPOINT or {DEFAULT_ENDPOINT})",
     )
     params = parser.add_argument_group("the classes under test")
     params.add_argument(

@@ -11,13 +11,14 @@ import argparse
 import os
 
 from cosi_driver.cli.call import key_value
+from cosi_driver.config.settings import DEFAULT_ENDPOINT
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint",
-        default=os.environ.get("COSI_ENDPOINT", "unix:///var/lib/cosi/cosi.sock"),
-        help="driver endpoint (default: $COSI_ENDPOINT or unix:///var/lib/cosi/cosi.sock)",
+        default=os.environ.get("COSI_ENDPOINT", DEFAULT_ENDPOINT),
+        help=f"driver endpoint (default: $COSI_ENDPOINT or {DEFAULT_ENDPOINT})",
     )
     parser.add_argument(
         "--bucket-param",

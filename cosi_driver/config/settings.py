@@ -35,7 +35,7 @@ def _parse_endpoint(text: str) -> Path:
     elif text.startswith("unix:"):
         path = text[len("unix:") :]
     else:
-        raise ValueProblem(f"must be a UNIX socket endpoint such as unix:///var/lib/cosi/cosi.sock, not {text!r}")
+        raise ValueProblem(f"must be a UNIX socket endpoint such as {DEFAULT_ENDPOINT}, not {text!r}")
     if not path.endswith(".sock"):
         raise ValueProblem(f"must end with .sock, as the COSI spec requires, not {text!r}")
     return Path(os.path.abspath(path))

@@ -57,10 +57,6 @@ class PermissionDenied(CosiError):
     code = "PERMISSION_DENIED"
 
 
-class Unauthenticated(CosiError):
-    code = "UNAUTHENTICATED"
-
-
 class OutOfRange(CosiError):
     """A well-formed value the storage system cannot provide (e.g. a quota above its limit)."""
 
@@ -69,10 +65,6 @@ class OutOfRange(CosiError):
 
 class ResourceExhausted(CosiError):
     code = "RESOURCE_EXHAUSTED"
-
-
-class Aborted(CosiError):
-    code = "ABORTED"
 
 
 class Unimplemented(CosiError):

@@ -59,7 +59,6 @@ def choice(enum_type: type[E]) -> Kind[E]:
 BOOL: Kind[bool] = Kind(form="true | false", parse=parse_bool, render=lambda v: "true" if v else "false")
 COUNT: Kind[int] = Kind(form="a whole number >= 0", parse=lambda text: parse_int(text, minimum=0))
 QUANTITY: Kind[int] = Kind(form=QUANTITY_FORM, parse=parse_quantity)
-TEXT: Kind[str] = Kind(form="text", parse=lambda text: text)
 
 
 @dataclass(frozen=True)
@@ -168,11 +167,6 @@ class AccessParams(Params):
         doc="What the credentials may do in the bucket: read (get and list objects), write "
         "(put and delete objects), or readwrite.",
     )
-
-
-@dataclass(frozen=True)
-class NoParams(Params):
-    """For backends that take no parameters of a kind."""
 
 
 @functools.cache

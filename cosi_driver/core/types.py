@@ -18,12 +18,6 @@ class AuthenticationType(enum.Enum):
     IAM = "IAM"
 
 
-class Protocol(enum.Enum):
-    S3 = "s3"
-    AZURE = "azure"
-    GCS = "gcs"
-
-
 @dataclass(frozen=True)
 class S3BucketInfo:
     """What the spec's ``Protocol.s3`` carries: enough for a client to reach the bucket."""
@@ -49,15 +43,11 @@ class S3Credentials:
     endpoint: str
     region: str
 
-    protocol = Protocol.S3
-
 
 @dataclass(frozen=True)
 class AzureCredentials:
     access_token: Secret
     expiry: datetime | None = None
-
-    protocol = Protocol.AZURE
 
 
 Credentials = S3Credentials | AzureCredentials

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.core.backend import BackendContext, BackendType
-from cosi_driver.core.options import BOOLEAN, PATH, SECRET, STRING, ConfigProblem, SecretRef, option, seconds, url
+from cosi_driver.core.options import SECRET, STRING, ConfigProblem, SecretRef, option
 from cosi_driver.core.params import AccessParams, BucketParams, Quota, Versioning
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class CephRgwConfig:
     endpoint: str = option(
-        url("http", "https"),
+        endpoints.ENDPOINT_URL,
         doc="URL of the RADOS Gateway the driver calls for S3 and Admin Ops, e.g. "
         "http://rook-ceph-rgw-store.rook-ceph.svc.",
     )
@@ -33,29 +34,15 @@ class CephRgwConfig:
         SECRET, doc="Access key of the RGW user the driver acts as; it owns every bucket the driver creates."
     )
     admin_secret_access_key: SecretRef = option(SECRET, doc="Secret key of that user.")
-    public_endpoint: str | None = option(
-        url("http", "https"),
-        default=None,
-        doc="URL handed to workloads in their credentials, when they reach RGW by another name (default: endpoint).",
-    )
-    region: str = option(
-        STRING,
-        default="us-east-1",
-        doc="Region reported in BucketInfo and credentials and used for request signing (RGW accepts any).",
-    )
-    verify_tls: bool = option(BOOLEAN, default=True, doc="Verify the gateway's TLS certificate (https endpoints).")
-    ca_bundle: Path | None = option(
-        PATH, default=None, doc="PEM file of the CA that signed the gateway's certificate (default: system CAs)."
-    )
+    public_endpoint: str | None = option(**endpoints.public_endpoint("endpoint"))
+    region: str = option(**endpoints.REGION)
+    verify_tls: bool = option(**endpoints.VERIFY_TLS)
+    ca_bundle: Path | None = option(**endpoints.CA_BUNDLE)
     admin_entry: str = option(
         STRING, default="admin", doc="The gateway's rgw_admin_entry: the path under which Admin Ops is served."
     )
-    connect_timeout: float = option(
-        seconds(0.1), default=5.0, doc="Seconds to wait for a TCP (and TLS) connection to the gateway."
-    )
-    read_timeout: float = option(
-        seconds(0.1), default=20.0, doc="Seconds to wait for the gateway to answer one request."
-    )
+    connect_timeout: float = option(**endpoints.CONNECT_TIMEOUT)
+    read_timeout: float = option(**endpoints.READ_TIMEOUT)
 
 
 @dataclass(frozen=True)

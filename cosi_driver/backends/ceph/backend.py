@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cosi_driver.backends.ceph import policy
 from cosi_driver.backends.ceph.admin import AdminAccessDenied, AdminError, AdminOps
 from cosi_driver.backends.ceph.users import Users, account_uid
-from cosi_driver.backends.s3kit.clients import ClientPool, Connection
+from cosi_driver.backends.s3kit import endpoints
+from cosi_driver.backends.s3kit.clients import ClientPool, Connection, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content
 from cosi_driver.backends.s3kit.errors import edge, error_code
 from cosi_driver.backends.s3kit.marks import MARK_TAG, write_mark
@@ -47,7 +48,6 @@ from cosi_driver.core.errors import (
     PermissionDenied,
     ResourceExhausted,
 )
-from cosi_driver.core.options import ConfigProblem
 from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
 
 if TYPE_CHECKING:
@@ -65,15 +65,7 @@ class CephRgwBackend:
         self.config = config
         self.context = context
         self.storage = f"RGW backend {context.name!r}"
-        self.connection = Connection(
-            endpoint=config.endpoint,
-            region=config.region,
-            verify_tls=config.verify_tls,
-            ca_bundle=config.ca_bundle,
-            addressing_style="path",
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-        )
+        self.connection = endpoints.connection(config)
         self.admin = AdminOps(
             config.endpoint,
             self._admin_keys,
@@ -94,11 +86,7 @@ class CephRgwBackend:
         self._absent: dict[str, None] = {}
 
     def _admin_keys(self) -> KeyPair:
-        try:
-            return KeyPair(self.config.admin_access_key_id.get().reveal(), self.config.admin_secret_access_key.get())
-        except (OSError, ConfigProblem) as error:
-            detail = error.strerror if isinstance(error, OSError) else error.problem
-            raise PermissionDenied(f"{self.storage} cannot read its admin credentials ({detail})") from None
+        return read_admin_keys(self.config.admin_access_key_id, self.config.admin_secret_access_key, self.storage)
 
     async def _s3(self) -> Any:
         return await self.clients.s3(self.connection)

@@ -14,9 +14,9 @@ on, or delete, data of its own.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+from cosi_driver.backends.accounts import access_digest
 from cosi_driver.backends.ceph.admin import AdminError, AdminOps
 from cosi_driver.core.credentials import KeyPair
 from cosi_driver.core.errors import FailedPrecondition
@@ -27,8 +27,7 @@ NO_BUCKETS = -1
 
 def account_uid(bucket: str, access_name: str) -> str:
     """The RGW uid of a BucketAccess: stable, short, and free of characters RGW treats specially."""
-    digest = hashlib.sha256(f"{bucket}\x00{access_name}".encode()).hexdigest()[:24]
-    return UID_PREFIX + digest
+    return UID_PREFIX + access_digest(bucket, access_name, 24)
 
 
 class Users:

@@ -5,10 +5,14 @@ Stable API (other backends build on it; change it only compatibly):
 * :mod:`.clients`: :class:`Connection` (how to reach one endpoint: region, TLS, addressing,
   timeouts) and :class:`ClientPool` (long-lived aioboto3 clients, rebuilt when rotated admin keys
   are read again). aioboto3 is imported on first use only.
+* :mod:`.endpoints`: the endpoint options (region, TLS, timeouts, public endpoint) every S3
+  backend declares, and :func:`~.endpoints.connection` building a :class:`Connection` from them;
+  :func:`~.clients.read_admin_keys` reads admin keys, UNAVAILABLE when they cannot be read.
 * :mod:`.names`: :func:`check_bucket_name`, INVALID_ARGUMENT naming the S3 rule that is broken.
 * :mod:`.errors`: :func:`edge` (a context manager) and :func:`translate`, turning botocore
   exceptions into core errors with messages built from error codes only, never from server text
-  or secrets; :func:`error_code` and :func:`is_missing` for the branches a backend takes itself.
+  or secrets; :func:`error_code`, :func:`is_missing` and :func:`is_unsupported` for the branches a
+  backend takes itself.
 * :mod:`.contents`: :func:`find_content` (objects, old versions, delete markers, unfinished
   multipart uploads) and :func:`purge` (removes all of them).
 * :mod:`.marks`: the core's ownership mark kept as a bucket tag (:func:`read_mark`,

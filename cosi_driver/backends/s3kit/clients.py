@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cosi_driver.core.credentials import KeyPair
+from cosi_driver.core.errors import Unavailable
+from cosi_driver.core.options import ConfigProblem, SecretRef
 
 ADDRESSING_STYLES = ("path", "virtual", "auto")
 
@@ -75,6 +77,25 @@ class Connection:
 
 
 KeySource = Callable[[], KeyPair]
+
+
+def read_admin_keys(access_key_id: SecretRef, secret_access_key: SecretRef, owner: str) -> KeyPair:
+    """The admin keys as they are now (a mounted Secret may have been rotated since the last call).
+
+    Keys that cannot be read at all (the file went away with its volume, the variable is unset)
+    are UNAVAILABLE, not PERMISSION_DENIED. Nothing the caller sent or is allowed to do is at
+    fault: the driver's own deployment is incomplete, an operator repairs it (remounts the
+    Secret, sets the variable), and then the very same call succeeds, so it is an outage of the
+    driver that the sidecar should keep retrying through. PERMISSION_DENIED is left for what the
+    storage answers about keys that were read and sent. ``owner`` names the backend in the message;
+    only where the keys are referenced from is shown, never their values.
+    """
+    try:
+        return KeyPair(access_key_id.get().reveal(), secret_access_key.get())
+    except (OSError, ConfigProblem) as error:
+        detail = (error.strerror or type(error).__name__) if isinstance(error, OSError) else error.problem
+        where = f"{access_key_id.describe()} / {secret_access_key.describe()}"
+        raise Unavailable(f"{owner} cannot read its admin credentials ({where}): {detail}") from None
 
 
 @dataclass

@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from cosi_driver.backends.s3kit.errors import error_code, is_missing
+from cosi_driver.backends.s3kit.errors import error_code, is_missing, is_unsupported
 from cosi_driver.core.errors import FailedPrecondition
 
 _PAGE = 1000  # DeleteObjects takes at most 1000 keys
 _ABORT_CONCURRENCY = 16
 _MAX_UPLOAD_ROUNDS = 100  # a server that acknowledges aborts without doing them must not loop us forever
-_UNSUPPORTED = frozenset({"NotImplemented", "XNotImplemented", "MethodNotAllowed"})
 
 
 async def find_content(s3: Any, bucket: str) -> str | None:
@@ -50,7 +49,7 @@ async def _first_versions(s3: Any, bucket: str) -> dict[str, Any]:
     try:
         return dict(await s3.list_object_versions(Bucket=bucket, MaxKeys=1))
     except Exception as error:
-        if error_code(error) not in _UNSUPPORTED:
+        if not is_unsupported(error):
             raise
     # A server without versioning support: its objects are all there is.
     return dict(await s3.list_objects_v2(Bucket=bucket, MaxKeys=1))
@@ -79,7 +78,7 @@ async def _delete_one_page(s3: Any, bucket: str) -> bool:
         entries = [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]
         keys = [{"Key": item["Key"], "VersionId": item["VersionId"]} for item in entries]
     except Exception as error:
-        if error_code(error) not in _UNSUPPORTED:
+        if not is_unsupported(error):
             raise
         listing = await s3.list_objects_v2(Bucket=bucket, MaxKeys=_PAGE)
         keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]

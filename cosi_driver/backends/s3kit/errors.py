@@ -42,7 +42,13 @@ _BUSY = frozenset(
     }
 )
 _EXHAUSTED = frozenset({"TooManyBuckets", "LimitExceeded", "QuotaExceeded"})
-_UNIMPLEMENTED = frozenset({"NotImplemented", "XNotImplemented"})
+#: Codes of a server that does not implement an operation at all (HTTP 501 without them means the same).
+_NOT_IMPLEMENTED = frozenset({"NotImplemented", "XNotImplemented"})
+#: Codes that, where a backend has a fallback, also mean "this optional operation is not offered
+#: here": S3 servers without versioning or bucket tagging answer MethodNotAllowed, IAM servers
+#: without an action InvalidAction. At the edge they stay FAILED_PRECONDITION (retried), because
+#: both also have ordinary meanings (a method on a delete marker, a misspelt action).
+_NOT_OFFERED = frozenset({"MethodNotAllowed", "InvalidAction"})
 
 
 def error_code(error: BaseException) -> str:
@@ -59,6 +65,20 @@ def http_status(error: BaseException) -> int | None:
         return None
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return int(status) if isinstance(status, int) else None
+
+
+def is_not_implemented(error: BaseException) -> bool:
+    """True when the server says it does not implement the operation (NotImplemented, or HTTP 501)."""
+    return error_code(error) in _NOT_IMPLEMENTED or http_status(error) == 501
+
+
+def is_unsupported(error: BaseException) -> bool:
+    """True when the server does not offer an optional operation, so the caller takes its fallback.
+
+    The one test every fallback in s3kit uses (versions listing, bucket tags, attached policies),
+    so a server's way of saying "not here" is learnt once for all of them.
+    """
+    return is_not_implemented(error) or error_code(error) in _NOT_OFFERED
 
 
 def is_missing(error: BaseException) -> bool:
@@ -115,7 +135,7 @@ def _client_error(error: BaseException, doing: str, storage: str) -> CosiError: 
         return AlreadyExists(f"the bucket name is taken by another owner of {storage} ({detail})")
     if code in _EXHAUSTED:
         return ResourceExhausted(f"{storage} refused to {doing}: a limit is reached ({detail})")
-    if code in _UNIMPLEMENTED or status == 501:
+    if is_not_implemented(error):
         return Unimplemented(f"{storage} does not implement what is needed to {doing} ({detail})")
     if code in _BUSY or (status is not None and status >= 500):
         return Unavailable(f"{storage} failed while trying to {doing} ({detail}); the call will be retried")

@@ -18,12 +18,10 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from cosi_driver.backends.s3kit.errors import error_code, is_missing
+from cosi_driver.backends.s3kit.errors import error_code, is_missing, is_unsupported
 from cosi_driver.core.credentials import KeyPair
 from cosi_driver.core.errors import FailedPrecondition
 from cosi_driver.core.secret import Secret
-
-_UNSUPPORTED = frozenset({"NotImplemented", "XNotImplemented", "InvalidAction", "MethodNotAllowed"})
 
 
 async def get_user(iam: Any, name: str) -> dict[str, Any] | None:
@@ -116,7 +114,7 @@ async def _detach_managed_policies(iam: Any, user: str) -> None:
     try:
         attached = await _all(iam, "list_attached_user_policies", "AttachedPolicies", UserName=user)
     except Exception as error:
-        if error_code(error) in _UNSUPPORTED or is_missing(error):
+        if is_unsupported(error) or is_missing(error):
             return
         raise
     await asyncio.gather(*(iam.detach_user_policy(UserName=user, PolicyArn=policy["PolicyArn"]) for policy in attached))

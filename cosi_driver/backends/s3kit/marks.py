@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosi_driver.backends.s3kit.errors import error_code, http_status, is_missing
+from cosi_driver.backends.s3kit.errors import error_code, http_status, is_missing, is_unsupported
 from cosi_driver.core.backend import FoundBucket
 
 #: Tag key of the mark. Tag keys allow letters, digits, spaces and ``+ - = . _ : / @``.
 MARK_TAG = "cosi-driver.objectstorage.k8s.io/owner"
 _NO_TAGS = frozenset({"NoSuchTagSet", "NoSuchTagSetError", "NoSuchTagging"})
-_UNSUPPORTED = frozenset({"NotImplemented", "XNotImplemented", "MethodNotAllowed"})
 
 
 async def read_mark(s3: Any, bucket: str) -> FoundBucket | None:
@@ -33,7 +32,7 @@ async def read_mark(s3: Any, bucket: str) -> FoundBucket | None:
             return None
         if code in _NO_TAGS:
             return FoundBucket(mark=None)
-        if code == "AccessDenied" or code in _UNSUPPORTED or http_status(error) == 501:
+        if code == "AccessDenied" or is_unsupported(error):
             return await _exists(s3, bucket)
         raise
     for tag in answer.get("TagSet", []):
@@ -71,7 +70,7 @@ async def write_mark(s3: Any, bucket: str, mark: str, *, fresh: bool = False) ->
         tags.append({"Key": MARK_TAG, "Value": mark})
         await s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
     except Exception as error:
-        if error_code(error) in _UNSUPPORTED or http_status(error) == 501:
+        if is_unsupported(error):
             return False
         raise
     return True
