@@ -222,7 +222,9 @@ async def _killed_mid_burst(server: Served) -> None:
         refused = {event.message for record in records for event in record.events}
         failed = sum(1 for record in records for call in record.calls if call.code != "OK")
         print(f"driver SIGKILLed after {kills[0][1]} of {BURST} buckets made, again after {kills[1][1]} of {BURST}")
-        print(f"accesses granted; {failed} calls refused; {len(refused)} distinct Event messages")
+        print(f"accesses granted; {failed} calls refused; {len(refused)} distinct Event messages:")
+        for message in sorted(refused):
+            print(f"  {message[:200]}")
         assert any("code = Unavailable" in message for message in refused), "no call ever met the killed driver"
         clock = time.monotonic()
         granted = await asyncio.to_thread(check_storage_matches, profile, before, records)

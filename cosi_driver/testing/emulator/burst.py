@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from cosi_driver.testing.emulator.options import EmulatorOptions
-from cosi_driver.testing.emulator.record import Call, Problem, Record
+from cosi_driver.testing.emulator.record import Call, Problem, Record, verdict_json
 from cosi_driver.testing.emulator.session import Observer, SidecarSession
 from cosi_driver.testing.emulator.sidecar import SidecarEmulator
 
@@ -42,12 +42,7 @@ class BurstRecord:
 
     def to_json(self, show_secrets: bool = False) -> dict[str, Any]:
         return {
-            "endpoint": self.endpoint,
-            "driver_name": self.driver_name,
-            "ok": self.ok,
-            "crashed": self.crashed,
-            "wedged": self.wedged,
-            "problems": [asdict(problem) for problem in self.problems],
+            **verdict_json(self),
             "start": [asdict(call) for call in self.start],
             "objects": [record.to_json(show_secrets) for record in self.objects],
         }
