@@ -13,8 +13,8 @@ import time
 
 from benchmarks.harness import peak_rss_mib, scratch
 from benchmarks.report import Report
+from tests.backend_profiles import FilesystemProfile
 from tests.e2e.kube import Cluster, KitError, kit_location, kit_problem, programs_problem
-from tests.e2e.profiles import FilesystemProfile
 from tests.e2e.stack import Stack
 
 COUNT = 100

@@ -8,6 +8,7 @@ deliberately misbehaving synchronous COSI servers for the client-side tests (tes
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,27 @@ DRIVER_NAME = "test.cosi-driver.example.com"
 # Every module in tests/fixtures/ is a plugin (real-server session fixtures), one file each.
 _FIXTURES = Path(__file__).parent / "fixtures"
 pytest_plugins = sorted(f"tests.fixtures.{path.stem}" for path in _FIXTURES.glob("*.py") if path.stem != "__init__")
+
+
+#: Scenario -> seconds, for the tests that ask for ``scenario_clock``; listed after the run.
+SCENARIO_TIMES = pytest.StashKey[dict[str, float]]()
+
+
+@pytest.fixture
+def scenario_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Time the test (a session server it starts first is counted in), for the terminal summary."""
+    started = time.monotonic()
+    yield
+    times = request.config.stash.setdefault(SCENARIO_TIMES, {})
+    times[request.node.nodeid.split("::", 1)[-1]] = time.monotonic() - started
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    times = config.stash.get(SCENARIO_TIMES, {})
+    if times:
+        terminalreporter.section("scenario times (emulated sidecar)")
+        for name, seconds in times.items():
+            terminalreporter.write_line(f"{seconds:7.1f} s  {name}")
 
 
 @pytest.fixture

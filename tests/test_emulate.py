@@ -155,3 +155,22 @@ def test_a_driver_name_the_classes_do_not_use_is_ignored(scripted: Scripted) -> 
     assert code == 1
     assert [problem["kind"] for problem in report["problems"]] == ["ignored"]
     assert rpcs(report) == ["DriverGetInfo"]
+
+
+def test_a_burst_reports_every_claim_and_access_on_its_own(workdir: Path) -> None:
+    driver = start_driver({"COSI_DRIVER_BACKEND_ROOT": str(workdir / "data")}, workdir)
+    try:
+        code, report = emulate(driver.endpoint, "--claims", "5", "--workers", "2", *FAST)
+    finally:
+        assert driver.stop() == 0
+    assert (code, report["ok"], report["problems"]) == (0, True, [])
+    assert [call["rpc"] for call in report["start"]] == ["DriverGetInfo"], "one DriverGetInfo for the whole burst"
+    objects = report["objects"]
+    assert [obj["names"]["BucketClaim"].split(" ")[0] for obj in objects] == [
+        f"cosi-emulated/emulated-claim-{i:02d}" for i in range(5)
+    ]
+    assert len({obj["names"]["Bucket"] for obj in objects}) == 5
+    for obj in objects:
+        assert rpcs(obj).count("DriverCreateBucket") == 2 and rpcs(obj).count("DriverGrantBucketAccess") == 2
+        assert obj["after_delete"]["BucketClaim"] == "deleted" and obj["secret_bucket_info"] is not None
+    assert list((workdir / "data" / "buckets").iterdir()) == []

@@ -1,8 +1,9 @@
-"""``cosi-driver emulate``: replay the v0.2.2 sidecar's calls for one claim and one access.
+"""``cosi-driver emulate``: replay the v0.2.2 sidecar's calls for one claim and one access, or a burst.
 
 Prints the calls, the Events and statuses a Kubernetes user would see, the Secret the sidecar
 would write (secrets masked unless --show-secrets), and a verdict; exit status 1 when the sidecar
-would have crashed, wedged or been left with something broken.
+would have crashed, wedged or been left with something broken. ``--claims N`` applies N claims,
+each with one access, at once, and reports per object what happened to it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=12,
         help="failures in a row after which an operation is reported as retried forever",
     )
+    parser.add_argument(
+        "--claims",
+        type=int,
+        default=1,
+        help="a burst: this many BucketClaims, each with one BucketAccess, applied at once (default 1)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=40, help="driver calls in flight at most, shared by all objects (default 40)"
+    )
+    parser.add_argument(
+        "--reconnect-backoff",
+        type=float,
+        help="seconds between reconnection attempts after the driver went away (default: gRPC's, 1 s up to 120 s)",
+    )
     parser.add_argument("--show-secrets", action="store_true", help="print the Secret's values unmasked")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -72,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from cosi_driver.testing.emulator import EmulatorOptions, emulate
+    from cosi_driver.testing.emulator import BurstRecord, EmulatorOptions, Record, emulate, emulate_burst
 
     options = EmulatorOptions(
         endpoint=args.endpoint,
@@ -86,8 +101,12 @@ def run(args: argparse.Namespace) -> int:
         duplicate_grants=max(0, args.duplicate_grants),
         max_backoff=max(0.0, args.max_backoff),
         max_attempts=max(1, args.max_attempts),
+        claims=max(1, args.claims),
+        workers=max(1, args.workers),
+        reconnect_backoff=None if args.reconnect_backoff is None else max(0.001, args.reconnect_backoff),
     )
-    record = asyncio.run(emulate(options))
+    record: Record | BurstRecord
+    record = asyncio.run(emulate_burst(options)) if options.claims > 1 else asyncio.run(emulate(options))
     if args.json:
         print(json.dumps(record.to_json(args.show_secrets), indent=2))
     else:

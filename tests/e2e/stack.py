@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from cosi_driver.core import ids
+from tests.backend_profiles import BackendProfile, Credentials, Grant
 from tests.e2e import waits
 from tests.e2e.kube import Cluster
 from tests.e2e.manifests import Document, Walkthrough
-from tests.e2e.profiles import BackendProfile, Grant
 from tests.support import DriverProcess, start_driver
 
 
@@ -121,8 +121,8 @@ class Scenario:
         """The bucket's name in storage, from the bucket_id our driver returned."""
         return ids.parse_bucket_id(self.bucket(bucket_name)["status"]["bucketID"]).bucket
 
-    def credentials(self, secret: str) -> waits.Credentials:
-        return waits.Credentials.from_secret(self.cluster.get("secret", secret, self.namespace))
+    def credentials(self, secret: str) -> Credentials:
+        return Credentials.from_secret(self.cluster.get("secret", secret, self.namespace))
 
     def grant(self, access: Document, bucket_name: str, mode: str, account_id: str) -> Grant:
         return Grant(
@@ -147,7 +147,7 @@ class Scenario:
                     bucket=ids.parse_bucket_id(bucket_ids[buckets[claim]]).bucket,
                     account=ids.parse_account_id(status[name]["status"]["accountID"]).account,
                     mode=mode,
-                    credentials=waits.Credentials.from_secret(secrets[access["spec"]["credentialsSecretName"]]),
+                    credentials=Credentials.from_secret(secrets[access["spec"]["credentialsSecretName"]]),
                 )
             )
         return result

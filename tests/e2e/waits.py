@@ -11,8 +11,6 @@ for and must happen.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -86,36 +84,6 @@ class RaceLog:
                 self._stuck_since.pop(key, None)
                 done[name] = bucket_name
         return done
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A BucketAccess Secret read as a consumer reads it: the ``BucketInfo`` JSON document."""
-
-    bucket_name: str
-    authentication_type: str
-    protocols: list[str]
-    endpoint: str
-    region: str
-    access_key_id: str
-    secret_access_key: str
-
-    @classmethod
-    def from_secret(cls, secret: dict[str, Any]) -> Credentials:
-        assert list(secret["data"]) == ["BucketInfo"], (
-            f"the Secret must hold one key, BucketInfo: {list(secret['data'])}"
-        )
-        info = json.loads(base64.b64decode(secret["data"]["BucketInfo"]))
-        s3 = info["spec"]["secretS3"]
-        return cls(
-            bucket_name=info["spec"]["bucketName"],
-            authentication_type=info["spec"]["authenticationType"],
-            protocols=info["spec"]["protocols"],
-            endpoint=s3["endpoint"],
-            region=s3["region"],
-            access_key_id=s3["accessKeyID"],
-            secret_access_key=s3["accessSecretKey"],
-        )
 
 
 def _poll(what: str, timeout: float, check: Any) -> Any:

@@ -97,12 +97,7 @@ class Record:
 
     def to_json(self, show_secrets: bool = False) -> dict[str, Any]:
         return {
-            "endpoint": self.endpoint,
-            "driver_name": self.driver_name,
-            "ok": self.ok,
-            "crashed": self.crashed,
-            "wedged": self.wedged,
-            "problems": [asdict(problem) for problem in self.problems],
+            **verdict_json(self),
             "names": self.names,
             "calls": [asdict(call) for call in self.calls],
             "events": [asdict(event) for event in self.events],
@@ -147,3 +142,15 @@ class Record:
         for problem in self.problems:
             out.append(f"Verdict: {problem.kind.upper()} - {problem.text}")
         return "\n".join(out)
+
+
+def verdict_json(report: Any) -> dict[str, Any]:
+    """The head of a JSON report, the same for one claim and for a burst: where, who, and the verdict."""
+    return {
+        "endpoint": report.endpoint,
+        "driver_name": report.driver_name,
+        "ok": report.ok,
+        "crashed": report.crashed,
+        "wedged": report.wedged,
+        "problems": [asdict(problem) for problem in report.problems],
+    }

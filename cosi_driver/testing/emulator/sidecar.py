@@ -1,70 +1,51 @@
-"""Replay the v0.2.2 provisioner sidecar's calls for one BucketClaim and one BucketAccess.
+"""Replay the v0.2.2 provisioner sidecar's calls for one BucketClaim and its BucketAccess.
 
-The call pattern, error handling and backoff follow the sidecar's source and the measurements in
-../shared/cosi/SIDECAR.md and ../shared/k8s/README.md:
+What the emulation does is what the sidecar was measured to do (../shared/k8s/README.md, with a
+scripted driver) and what its source says (../shared/cosi/SIDECAR.md):
 
-* DriverGetInfo once at start; any error and the sidecar exits.
-* DriverCreateBucket ``bucket-<claim uid>`` with the BucketClass parameters; a failure becomes a
-  ``FailedCreateBucket`` Event; ALREADY_EXISTS is a nil response (no Event) retried forever; the
-  Create is re-run when the sidecar's status write conflicts (the duplicates).
-* DriverGrantBucketAccess ``ba-<access uid>``, Key, BucketAccessClass parameters; ALREADY_EXISTS
-  dereferences a nil response and crashes the sidecar; an empty account_id or other than exactly
-  one credentials entry is an Event and a retry; the Secret is written once, never rewritten.
-* Deleting the claim first (the default) sends DeleteBucket before Revoke; every error but
-  NOT_FOUND from Delete, and every error from Revoke, is retried. Retain never calls DeleteBucket.
-* Every failure is retried with a per-object backoff of 100 ms doubling up to 30 s, whose
-  failure count is never reset. ``max_backoff`` caps it for tests; after ``max_attempts`` failures
-  in a row the emulation stops and reports that the sidecar would go on forever.
+* DriverGetInfo once at start (:class:`SidecarSession`); any error and the sidecar exits.
+* DriverCreateBucket ``bucket-<claim uid>`` with the BucketClass parameters. A refusal with any
+  code becomes a ``FailedCreateBucket`` Event and a retry. ALREADY_EXISTS is different: the sidecar
+  reads it as a nil answer, logs it, posts no Event and retries for ever (the claim is wedged).
+  An empty bucket_id is retried too. After success the Create is sent again when the sidecar's
+  status write conflicts: the duplicates, which must get the same bucket_id.
+* DriverGrantBucketAccess ``ba-<access uid>``, Key, BucketAccessClass parameters. ALREADY_EXISTS
+  dereferences the nil answer and crashes the whole sidecar (every other object stops too); any
+  other refusal, an empty account_id, or other than exactly one credentials entry is an Event and
+  a retry. The Secret is written from the first good answer and never rewritten, so duplicated
+  Grants must return the same credentials.
+* Deleting the claim first (the default) sends DeleteBucket before Revoke. For Delete, OK and
+  NOT_FOUND both mean done and everything else is retried; for Revoke only OK means done, and every
+  error, NOT_FOUND included, is retried. Retain never calls DeleteBucket.
+* Every retry waits a per-object backoff of 100 ms doubling up to 30 s; the object's failure count
+  is never reset, so late failures wait long. ``max_backoff`` lowers the cap for tests.
+* Driver calls run on the session's pool of 40 workers shared by every object, one call per object
+  at a time; calls carry no deadline in the sidecar (here ``call_timeout`` bounds them).
+
+The real sidecar retries for ever; after ``max_attempts`` failures in a row the emulation stops that
+object and reports that the sidecar would still be retrying. Where the real sidecar counts the
+BucketAccess's "waiting for its bucket" checks as failures, the emulation simply grants after the
+bucket is ready, so its Grant backoff can be shorter than a real one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
-from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
 from cosi_driver.testing.emulator.bucketinfo import bucket_info_json
-from cosi_driver.testing.emulator.record import Call, Problem, Record
+from cosi_driver.testing.emulator.options import FIRST_BACKOFF, EmulatorOptions
+from cosi_driver.testing.emulator.record import Problem, Record
+from cosi_driver.testing.emulator.session import Answer, Observer, SidecarSession
 from cosi_driver.testing.sidecar_formats import go_status_error
 
-FIRST_BACKOFF = 0.1
-SIDECAR_MAX_BACKOFF = 30.0
 _AUTH = {"Key": pb.Key, "IAM": pb.IAM}
-
-
-@dataclass(frozen=True)
-class EmulatorOptions:
-    endpoint: str
-    bucket_params: Mapping[str, str] = field(default_factory=dict)  # BucketClass.parameters
-    access_params: Mapping[str, str] = field(default_factory=dict)  # BucketAccessClass.parameters
-    deletion_policy: str = "Delete"  # BucketClass.deletionPolicy: Delete | Retain
-    authentication_type: str = "Key"  # BucketAccessClass.authenticationType
-    protocol: str = "S3"  # BucketAccess.spec.protocol
-    driver_name: str | None = None  # the classes' driverName; None: whatever the driver says
-    namespace: str = "cosi-emulated"
-    claim: str = "emulated-claim"
-    access: str = "emulated-access"
-    secret_name: str = "emulated-creds"  # noqa: S105 - BucketAccess.spec.credentialsSecretName
-    duplicate_creates: int = 1  # Creates re-run after success (status write conflicts)
-    duplicate_grants: int = 1
-    delete_order: str = "claim-first"  # claim-first | access-first
-    max_backoff: float = SIDECAR_MAX_BACKOFF
-    max_attempts: int = 12
-    call_timeout: float = 120.0  # the sidecar sets none; bound the emulation anyway
-
-
-@dataclass
-class _Answer:
-    code: grpc.StatusCode
-    response: Any
-    message: str
 
 
 class _Stop(Exception):
@@ -72,56 +53,79 @@ class _Stop(Exception):
 
 
 class SidecarEmulator:
-    def __init__(self, options: EmulatorOptions) -> None:
+    """One BucketClaim with one BucketAccess, from apply to deletion.
+
+    Alone (:meth:`run`) it opens its own :class:`SidecarSession`; in a burst many of them share
+    one, and ``index`` tells their names apart.
+    """
+
+    def __init__(
+        self, options: EmulatorOptions, session: SidecarSession | None = None, index: int | None = None
+    ) -> None:
         self.options = options
+        self._session = session
+        suffix = "" if index is None else f"-{index:02d}"
+        self.claim, self.access = options.claim + suffix, options.access + suffix
+        self.secret_name = options.secret_name + suffix
         self.claim_uid = str(uuid.uuid4())
         self.access_uid = str(uuid.uuid4())
         self.bucket = f"bucket-{self.claim_uid}"
         self.account_name = f"ba-{self.access_uid}"
         self.record = Record(endpoint=options.endpoint)
         self.record.names = {
-            "BucketClaim": f"{options.namespace}/{options.claim} (uid {self.claim_uid})",
+            "BucketClaim": f"{options.namespace}/{self.claim} (uid {self.claim_uid})",
             "Bucket": self.bucket,
-            "BucketAccess": f"{options.namespace}/{options.access} (uid {self.access_uid})",
-            "Secret": f"{options.namespace}/{options.secret_name}",
+            "BucketAccess": f"{options.namespace}/{self.access} (uid {self.access_uid})",
+            "Secret": f"{options.namespace}/{self.secret_name}",
         }
         self._failures = {"Bucket": 0, "BucketAccess": 0}  # per object, never reset (as upstream)
-        self._started = time.monotonic()
         self.bucket_id = ""
         self._last_create_code: grpc.StatusCode | None = None
         self.grant: Any = None
 
+    @property
+    def session(self) -> SidecarSession:
+        assert self._session is not None, "the emulator runs inside a SidecarSession"
+        return self._session
+
     def _problem(self, kind: str, text: str) -> None:
         self.record.problems.append(Problem(kind, text))
 
-    async def run(self) -> Record:
-        channel = grpc.aio.insecure_channel(self.options.endpoint)
-        self._identity = pb_grpc.IdentityStub(channel)
-        self._provisioner = pb_grpc.ProvisionerStub(channel)
+    async def run(self, observer: Observer | None = None) -> Record:
+        """The whole lifecycle on a session of its own: start, provision, delete."""
+        async with SidecarSession(self.options, observer) as session:
+            self._session = session
+            call, problem = await session.start()
+            self.record.calls.append(call)
+            self.record.driver_name = session.driver_name
+            if problem is not None:
+                self.record.problems.append(problem)
+            elif await self.provision():
+                await self.delete()
+        return self.record
+
+    async def provision(self) -> bool:
+        """Create the bucket and grant the access; False when the sidecar would not get that far."""
         try:
-            await self._start()
             await self._provision_bucket()
             await self._grant_access()
-            self._snapshot_provisioned()
-            await self._delete()
         except _Stop:
-            pass
-        finally:
-            await channel.close()
-        return self.record
+            return False
+        self._snapshot_provisioned()
+        return True
+
+    async def delete(self) -> None:
+        """Delete the claim and the access (in ``delete_order``) once both were provisioned."""
+        with contextlib.suppress(_Stop):
+            await self._delete()
 
     # -- calls and retries ---------------------------------------------------------------------
 
-    async def _call(self, rpc: str, subject: str, attempt: int, call: Awaitable[Any], note: str = "") -> _Answer:
-        try:
-            response = await call
-        except grpc.aio.AioRpcError as error:
-            answer = _Answer(error.code(), None, error.details() or "")
-        else:
-            answer = _Answer(grpc.StatusCode.OK, response, "")
-        detail = answer.message if answer.code is not grpc.StatusCode.OK else _summary(rpc, answer.response)
-        at = time.monotonic() - self._started
-        self.record.calls.append(Call(at, rpc, subject, attempt, answer.code.name, detail, note))
+    async def _call(
+        self, rpc: str, subject: str, attempt: int, make_call: Callable[[], Awaitable[Any]], note: str = ""
+    ) -> Answer:
+        answer, call = await self.session.call(rpc, subject, attempt, make_call, note)
+        self.record.calls.append(call)
         return answer
 
     async def _backoff(self, kind: str) -> None:
@@ -134,7 +138,7 @@ class SidecarEmulator:
         kind: str,
         rpc: str,
         make_call: Callable[[], Awaitable[Any]],
-        judge: Callable[[_Answer], tuple[bool, Any]],
+        judge: Callable[[Answer], tuple[bool, Any]],
         stuck: Callable[[int], Problem] | None,
         *,
         note: str = "",
@@ -145,9 +149,11 @@ class SidecarEmulator:
         the sidecar's other workers do); otherwise running out of attempts records ``stuck(attempts)``.
         """
         limit = 1 if stuck is None else self.options.max_attempts
-        subject = f"{kind}/{self.bucket if kind == 'Bucket' else self.options.access}"
+        subject = f"{kind}/{self.bucket if kind == 'Bucket' else self.access}"
         for attempt in range(1, limit + 1):
-            answer = await self._call(rpc, subject, attempt, make_call(), note)
+            if self.session.crashed:
+                raise _Stop  # another object's answer took the whole sidecar down
+            answer = await self._call(rpc, subject, attempt, make_call, note)
             done, value = judge(answer)
             if done:
                 return value
@@ -159,35 +165,11 @@ class SidecarEmulator:
 
     # -- the lifecycle -------------------------------------------------------------------------
 
-    async def _start(self) -> None:
-        answer = await self._call(
-            "DriverGetInfo",
-            "sidecar start",
-            1,
-            self._identity.DriverGetInfo(pb.DriverGetInfoRequest(), timeout=self.options.call_timeout),
-        )
-        if answer.code is not grpc.StatusCode.OK:
-            self._problem(
-                "crashed",
-                f"DriverGetInfo failed ({answer.code.name}: {answer.message}); the sidecar exits at start-up and "
-                "restarts in CrashLoopBackOff, serving no claim at all",
-            )
-            raise _Stop
-        self.record.driver_name = name = str(answer.response.name)
-        wanted = self.options.driver_name
-        if wanted is not None and wanted.lower() != name.lower():
-            self._problem(
-                "ignored",
-                f"the driver calls itself {name!r} but the classes name driverName {wanted!r}; the sidecar skips "
-                "these objects silently: the claim stays pending with no Event",
-            )
-            raise _Stop
-
     def _create_call(self) -> Awaitable[Any]:
         request = pb.DriverCreateBucketRequest(name=self.bucket, parameters=dict(self.options.bucket_params))
-        return self._provisioner.DriverCreateBucket(request, timeout=self.options.call_timeout)  # type: ignore[no-any-return]
+        return self.session.provisioner.DriverCreateBucket(request, timeout=self.options.call_timeout)  # type: ignore[no-any-return]
 
-    def _judge_create(self, answer: _Answer) -> tuple[bool, Any]:
+    def _judge_create(self, answer: Answer) -> tuple[bool, Any]:
         self._last_create_code = answer.code
         if answer.code is grpc.StatusCode.ALREADY_EXISTS:
             self.record.sidecar_log.append(f"driverCreateBucket returned a nil response for Bucket {self.bucket}")
@@ -245,11 +227,12 @@ class SidecarEmulator:
             authentication_type=_AUTH.get(self.options.authentication_type, pb.UnknownAuthenticationType),
             parameters=dict(self.options.access_params),
         )
-        return self._provisioner.DriverGrantBucketAccess(request, timeout=self.options.call_timeout)  # type: ignore[no-any-return]
+        return self.session.provisioner.DriverGrantBucketAccess(request, timeout=self.options.call_timeout)  # type: ignore[no-any-return]
 
-    def _judge_grant(self, answer: _Answer) -> tuple[bool, Any]:
-        access, namespace = self.options.access, self.options.namespace
+    def _judge_grant(self, answer: Answer) -> tuple[bool, Any]:
+        access, namespace = self.access, self.options.namespace
         if answer.code is grpc.StatusCode.ALREADY_EXISTS:
+            self.session.crashed = True
             self._problem(
                 "crashed",
                 "DriverGrantBucketAccess answered ALREADY_EXISTS: the v0.2.2 sidecar reads the nil response and "
@@ -333,9 +316,9 @@ class SidecarEmulator:
         request = pb.DriverDeleteBucketRequest(
             bucket_id=self.bucket_id, delete_context=dict(self.options.bucket_params)
         )
-        return self._provisioner.DriverDeleteBucket(request, timeout=self.options.call_timeout)  # type: ignore[no-any-return]
+        return self.session.provisioner.DriverDeleteBucket(request, timeout=self.options.call_timeout)  # type: ignore[no-any-return]
 
-    def _judge_delete(self, answer: _Answer) -> tuple[bool, Any]:
+    def _judge_delete(self, answer: Answer) -> tuple[bool, Any]:
         if answer.code in (grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND):
             return True, True
         message = f"failed to delete bucket: {go_status_error(answer.code, answer.message)}"
@@ -344,13 +327,13 @@ class SidecarEmulator:
 
     def _revoke_call(self) -> Awaitable[Any]:
         request = pb.DriverRevokeBucketAccessRequest(bucket_id=self.bucket_id, account_id=self.grant.account_id)
-        return self._provisioner.DriverRevokeBucketAccess(request, timeout=self.options.call_timeout)  # type: ignore[no-any-return]
+        return self.session.provisioner.DriverRevokeBucketAccess(request, timeout=self.options.call_timeout)  # type: ignore[no-any-return]
 
-    def _judge_revoke(self, answer: _Answer) -> tuple[bool, Any]:
+    def _judge_revoke(self, answer: Answer) -> tuple[bool, Any]:
         if answer.code is grpc.StatusCode.OK:
             return True, True
         message = f"failed to revoke access: {go_status_error(answer.code, answer.message)}"
-        self.record.event("FailedRevokeAccess", "BucketAccess", self.options.access, self.options.namespace, message)
+        self.record.event("FailedRevokeAccess", "BucketAccess", self.access, self.options.namespace, message)
         return False, None
 
     async def _revoke(self) -> None:
@@ -392,15 +375,6 @@ def _credentials(response: Any) -> dict[str, dict[str, str]]:
     return {key: dict(details.secrets) for key, details in response.credentials.items()}
 
 
-def _summary(rpc: str, response: Any) -> str:
-    if rpc == "DriverGetInfo":
-        return f"name {response.name!r}"
-    if rpc == "DriverCreateBucket":
-        return f"bucket_id {response.bucket_id!r}"
-    if rpc == "DriverGrantBucketAccess":
-        return f"account_id {response.account_id!r}, credentials {sorted(response.credentials)}"
-    return ""
-
-
-async def emulate(options: EmulatorOptions) -> Record:
-    return await SidecarEmulator(options).run()
+async def emulate(options: EmulatorOptions, observer: Observer | None = None) -> Record:
+    """One claim and one access through their lifecycle; ``observer`` sees every call as it is answered."""
+    return await SidecarEmulator(options).run(observer)
