@@ -48,11 +48,14 @@ def test_the_printed_make_test_passes_with_cosi_driver_from_this_checkout(tmp_pa
         result.stdout
     )
     assert f"\nCOSI_DRIVER ?= {PROJECT_ROOT}\n" in (project / "Makefile").read_text()
-    # The command exactly as printed, in an environment that names neither COSI_DRIVER nor PYTHON.
+    # The command exactly as printed, in an environment that names neither COSI_DRIVER nor PYTHON
+    # and is not inside another make.
     printed = next(line for line in result.stdout.splitlines() if line.strip().startswith("cd "))
     command = printed.split("#", 1)[0].strip()
     assert command == f"cd {project} && make test"
-    env = {key: value for key, value in os.environ.items() if key not in ("COSI_DRIVER", "PYTHON", "MAKEFLAGS")}
+    # Under `make test` the outer make's MAKELEVEL would make the inner one print "Leaving directory" lines.
+    outer = ("COSI_DRIVER", "PYTHON", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    env = {key: value for key, value in os.environ.items() if key not in outer}
     make = subprocess.run(
         ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900, check=False
     )
