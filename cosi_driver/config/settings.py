@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cosi_driver.core.driver import DEFAULT_BACKEND_TIMEOUT, DEFAULT_HEALTH_TIMEOUT
 from cosi_driver.core.options import BOOLEAN, ConfigProblem, OptionKind, integer, one_of, seconds
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.values import ValueProblem, parse_driver_name, parse_octal_mode
@@ -116,7 +117,8 @@ SETTINGS: tuple[Setting, ...] = (
             "The master key itself, for local runs; prefer COSI_DRIVER_MASTER_KEY_FILE."),
     Setting("COSI_DRIVER_MASTER_KEY_VERSION", "--master-key-version", "master_key_version", integer(1), "1",
             "Version of the master key, recorded in account ids; raise it when the key is rotated."),
-    Setting("COSI_DRIVER_OPERATION_TIMEOUT", "--operation-timeout", "operation_timeout", seconds(0.1), "30",
+    Setting("COSI_DRIVER_OPERATION_TIMEOUT", "--operation-timeout", "operation_timeout", seconds(0.1),
+            f"{DEFAULT_BACKEND_TIMEOUT:g}",
             "Seconds any single backend operation may take before the call fails with DEADLINE_EXCEEDED "
             "(the sidecar sets no deadline of its own)."),
     Setting("COSI_DRIVER_SHUTDOWN_GRACE", "--shutdown-grace", "shutdown_grace", seconds(0.0), "10",
@@ -124,7 +126,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COSI_DRIVER_HTTP_ADDR", "--http-addr", "http_addr", HTTP_ADDR, None,
             "host:port of the HTTP endpoint serving /livez, /readyz and /metrics (Prometheus); :PORT listens on "
             "every interface, as kubelet probes need. Unset: no HTTP server."),
-    Setting("COSI_DRIVER_HEALTH_TIMEOUT", "--health-timeout", "health_timeout", seconds(0.1), "2",
+    Setting("COSI_DRIVER_HEALTH_TIMEOUT", "--health-timeout", "health_timeout", seconds(0.1),
+            f"{DEFAULT_HEALTH_TIMEOUT:g}",
             "Seconds each backend has to answer a readiness check before it counts as not ready."),
     Setting("COSI_DRIVER_GRPC_REFLECTION", "--grpc-reflection", "grpc_reflection", BOOLEAN, "false",
             "Serve gRPC server reflection on the COSI socket (for grpcurl). Needs the reflection extra."),
