@@ -16,7 +16,7 @@ import pytest
 from tests.support import PROJECT_ROOT
 
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-LAYERS = "Layers: cli > testing | scaffold > app > config > observability > transport > spec > core"
+LAYERS = "Layers: cli > testing | scaffold > app > config > observability > transport > spec > sdk > core"
 NO_WIRE = "The core and the backends know no gRPC and no protobuf"
 BACKENDS_ON_CORE = "Backends import only the core (and each other's shared kits), nothing above it"
 BY_ENTRY_POINT = "The framework reaches backends only through entry points, never by import"

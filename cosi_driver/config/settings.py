@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cosi_driver.core.driver import DEFAULT_BACKEND_TIMEOUT, DEFAULT_HEALTH_TIMEOUT
-from cosi_driver.core.options import BOOLEAN, ConfigProblem, OptionKind, integer, one_of, seconds
+from cosi_driver.core.options import BOOLEAN, PATH, ConfigProblem, OptionKind, integer, one_of, seconds
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.values import ValueProblem, parse_driver_name, parse_octal_mode
 
@@ -76,7 +76,6 @@ MODE: OptionKind[int] = OptionKind("an octal mode such as 0660", parse_octal_mod
 USER: OptionKind[int] = OptionKind("a user name or numeric uid", _parse_user)
 GROUP: OptionKind[int] = OptionKind("a group name or numeric gid", _parse_group)
 DRIVER_NAME: OptionKind[str] = OptionKind("a DNS-style name such as objectstorage.example.com", parse_driver_name)
-PATH_TEXT: OptionKind[Path] = OptionKind("a file system path", lambda text: Path(text).expanduser())
 HTTP_ADDR: OptionKind[tuple[str, int]] = OptionKind("host:port, e.g. :8080 or 127.0.0.1:8080", _parse_http_addr)
 
 
@@ -102,15 +101,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COSI_DRIVER_NAME", "--name", "driver_name", DRIVER_NAME, DEFAULT_DRIVER_NAME,
             "Name returned by DriverGetInfo; BucketClasses select the driver by it. Checked by the "
             "stricter v1alpha2 rule (at most 63 characters, lowercase DNS labels starting with a letter)."),
-    Setting("COSI_DRIVER_CONFIG", "--config", "config_file", PATH_TEXT, None,
+    Setting("COSI_DRIVER_CONFIG", "--config", "config_file", PATH, None,
             "YAML file declaring one or more backends (see Configuration file). Mutually exclusive "
             "with COSI_DRIVER_BACKEND."),
     Setting("COSI_DRIVER_BACKEND", "--backend", "backend_type", OptionKind("a backend type", str), None,
             "Type of the single backend when no config file is given; one of the two is required (serve "
             "refuses to start without a backend). Its settings come from COSI_DRIVER_BACKEND_<SETTING> variables."),
-    Setting("COSI_DRIVER_STATE_DIR", "--state-dir", "state_dir", PATH_TEXT, "/var/lib/cosi-driver/state",
+    Setting("COSI_DRIVER_STATE_DIR", "--state-dir", "state_dir", PATH, "/var/lib/cosi-driver/state",
             "Directory of the driver's file state store (ownership records, stored credentials)."),
-    Setting("COSI_DRIVER_MASTER_KEY_FILE", "--master-key-file", "master_key_file", PATH_TEXT, None,
+    Setting("COSI_DRIVER_MASTER_KEY_FILE", "--master-key-file", "master_key_file", PATH, None,
             "File holding the master key from which backends that choose their own keys derive "
             "credentials (at least 32 bytes). Required only by such backends."),
     Setting("COSI_DRIVER_MASTER_KEY", "", "master_key", OptionKind("a secret of at least 32 bytes", Secret), None,
