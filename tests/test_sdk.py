@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import cosi_driver.sdk as sdk
+from cosi_driver import sdk
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTHOR_CODE = [
