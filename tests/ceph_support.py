@@ -90,5 +90,5 @@ class Harnesses:
 
 def backend_of(harness: Harness) -> Any:
     """The live backend object behind a harness (for health reports)."""
-    assert harness.server is not None
-    return harness.server.driver.routes[BACKEND_NAME].backend
+    assert harness.driver is not None
+    return harness.driver.routes[BACKEND_NAME].backend

@@ -15,12 +15,16 @@ from typing import Any
 
 import pytest
 
+from cosi_driver.app import new_driver
 from cosi_driver.backends.filesystem import BACKEND as FILESYSTEM
 from cosi_driver.backends.filesystem import FilesystemConfig
-from cosi_driver.core.backend import BackendContext
+from cosi_driver.config.backends import BackendEntry
+from cosi_driver.config.build import build_route
+from cosi_driver.config.settings import Settings, load_settings
 from cosi_driver.core.concurrency import KeyedLocks
 from cosi_driver.core.credentials import CredentialKit
 from cosi_driver.core.driver import Driver, Route
+from cosi_driver.core.instrument import OperationInstrument
 from cosi_driver.core.stores import FileStateStore
 from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
 from cosi_driver.transport.adapter import ApiAdapter
@@ -62,24 +66,32 @@ def workdir() -> Iterator[Path]:
         yield path
 
 
+def settings_for(**values: str) -> Settings:
+    """The settings an operator would give, by variable name; the driver name is the tests' own."""
+    return load_settings({}, {"COSI_DRIVER_NAME": DRIVER_NAME, **values})
+
+
 def filesystem_route(workdir: Path, name: str = "filesystem", wrap: Callable[[Any], Any] | None = None) -> Route:
+    """A filesystem backend built as the composition root builds a configured one."""
     store = FileStateStore(workdir / "state")
-    context = BackendContext(
-        name=name, credentials=CredentialKit(store), store=store, locks=KeyedLocks(), driver_name=DRIVER_NAME
-    )
-    backend: Any = FILESYSTEM.make(FilesystemConfig(root=workdir / f"data-{name}"), context)
-    return Route(name=name, type=FILESYSTEM, backend=wrap(backend) if wrap else backend)
+    entry = BackendEntry(name, FILESYSTEM, FilesystemConfig(root=workdir / f"data-{name}"))
+    route = build_route(entry, store, CredentialKit(store), KeyedLocks(), DRIVER_NAME)
+    return Route(name=name, type=FILESYSTEM, backend=wrap(route.backend)) if wrap else route
 
 
-def make_driver(workdir: Path, routes: list[Route] | None = None, timeout: float = 10.0) -> Driver:
+def make_driver(
+    workdir: Path,
+    routes: list[Route] | None = None,
+    timeout: float = 10.0,
+    health_timeout: float | None = None,
+    instrument: OperationInstrument | None = None,
+) -> Driver:
+    """A driver over in-process backends (the filesystem one by default), complete when made."""
+    values = {"COSI_DRIVER_OPERATION_TIMEOUT": f"{timeout:g}"}
+    if health_timeout is not None:
+        values["COSI_DRIVER_HEALTH_TIMEOUT"] = f"{health_timeout:g}"
     routes = routes or [filesystem_route(workdir)]
-    return Driver(
-        name=DRIVER_NAME,
-        routes={route.name: route for route in routes},
-        default=routes[0].name,
-        store=FileStateStore(workdir / "state"),
-        timeout=timeout,
-    )
+    return new_driver(settings_for(**values), routes, FileStateStore(workdir / "state"), instrument)
 
 
 ServeFactory = Callable[..., Awaitable[Client]]
@@ -87,7 +99,9 @@ ServeFactory = Callable[..., Awaitable[Client]]
 
 @pytest.fixture
 async def serve(workdir: Path) -> AsyncIterator[ServeFactory]:
-    """Start our real server (in this event loop) on a UNIX socket and return a connected client."""
+    """Start our real server (in this event loop) on a UNIX socket and return a connected client.
+
+    The fixture owns every driver it serves: it closes each after its server has stopped."""
     servers: list[CosiServer] = []
     clients: list[Client] = []
 
@@ -110,6 +124,7 @@ async def serve(workdir: Path) -> AsyncIterator[ServeFactory]:
         await client.close()
     for server in servers:
         await server.stop()
+        await server.driver.close()
 
 
 @pytest.fixture

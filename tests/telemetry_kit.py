@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from cosi_driver.core.driver import Driver
+from cosi_driver.core.instrument import OperationInstrument
 from cosi_driver.observability import telemetry as telemetry_setup
 from cosi_driver.observability.health import Readiness
 from cosi_driver.observability.logging import configure
@@ -84,21 +85,30 @@ class Kit:
         return data.to_json() if data is not None else ""
 
 
-def instrumented(driver: Driver, *, metrics: bool = True, tracing: bool = True, cache_seconds: float = 0.0) -> Kit:
-    """Tracing and metrics on, readable in memory; the driver gets the core instrument."""
+def instrumented(
+    make_driver: Callable[[OperationInstrument | None], Driver],
+    *,
+    metrics: bool = True,
+    tracing: bool = True,
+    cache_seconds: float = 0.0,
+) -> tuple[Driver, Kit]:
+    """Tracing and metrics on, readable in memory; the driver is made with the core instrument.
+
+    Telemetry comes first, as in :class:`cosi_driver.app.App`: a driver is complete when made."""
     spans = InMemorySpanExporter()
     reader = InMemoryMetricReader()
-    readiness = Readiness(driver, cache_seconds=cache_seconds)
+    readiness: list[Readiness] = []
     telemetry = telemetry_setup.setup(
         {},
         metrics=metrics,
-        health=lambda: readiness.last_reports,
+        health=lambda: readiness[0].last_reports if readiness else [],
         span_exporter=spans if tracing else None,
         metric_readers=[reader],
         batch=False,
     )
-    driver.instrument = telemetry.instrument
-    return Kit(telemetry, spans, reader, readiness)
+    driver = make_driver(telemetry.instrument)
+    readiness.append(Readiness(driver, cache_seconds=cache_seconds))
+    return driver, Kit(telemetry, spans, reader, readiness[0])
 
 
 @contextmanager

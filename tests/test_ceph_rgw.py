@@ -352,15 +352,15 @@ async def test_an_unreachable_gateway_is_unavailable(drivers: Harnesses) -> None
     h = await drivers.start(endpoint=f"http://127.0.0.1:{free_port_block(1)}", connect_timeout=1.0)
     message = await expect_error(h.create(), grpc.StatusCode.UNAVAILABLE)
     assert "unreachable" in message
-    reports = await h.server.driver.check_health() if h.server else []
+    reports = await h.driver.check_health() if h.driver else []
     assert [(r.ok, "unreachable" in r.detail) for r in reports] == [(False, True)], reports
 
 
 async def test_wrong_admin_credentials_are_reported_as_such(drivers: Harnesses) -> None:
     wrong = "WRONGSECRET0123456789abcdefghijklmnopqrs"
     h = await drivers.start(admin_secret_access_key={"value": wrong})
-    assert h.server is not None
-    reports = await h.server.driver.check_health()
+    assert h.driver is not None
+    reports = await h.driver.check_health()
     assert not reports[0].ok
     assert "rejects the configured admin credentials" in reports[0].detail
     message = await expect_error(h.create(), grpc.StatusCode.PERMISSION_DENIED)
@@ -381,8 +381,8 @@ async def test_an_admin_user_without_caps_is_reported_as_such(drivers: Harnesses
             admin_access_key_id={"value": "NOCAPSKEY00000000001"},
             admin_secret_access_key={"value": "nocapssecret"},
         )
-        assert h.server is not None
-        reports = await h.server.driver.check_health()
+        assert h.driver is not None
+        reports = await h.driver.check_health()
         assert not reports[0].ok
         assert "lacks the admin caps" in reports[0].detail
     finally:
@@ -409,6 +409,6 @@ async def test_an_admin_user_with_only_users_and_buckets_caps_is_enough(drivers:
         await h.cosi.revoke(bucket_id, granted.account_id)
         await h.cosi.delete(bucket_id, versioning="true", maxObjectsPerBucket="10", deletionPolicy="purge")
         assert not await h.target.probe.bucket_exists(name)
-        assert h.server is not None and (await h.server.driver.check_health())[0].ok
+        assert h.driver is not None and (await h.driver.check_health())[0].ok
     finally:
         await radosgw_admin(rgw, "user", "rm", f"--uid={uid}", "--purge-data")

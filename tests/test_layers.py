@@ -16,7 +16,7 @@ import pytest
 from tests.support import PROJECT_ROOT
 
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-LAYERS = "Layers: cli > testing | scaffold > config > observability > transport > spec > core"
+LAYERS = "Layers: cli > testing | scaffold > app > config > observability > transport > spec > sdk > core"
 NO_WIRE = "The core and the backends know no gRPC and no protobuf"
 BACKENDS_ON_CORE = "Backends import only the core (and each other's shared kits), nothing above it"
 BY_ENTRY_POINT = "The framework reaches backends only through entry points, never by import"
@@ -68,6 +68,13 @@ def test_the_real_tree_keeps_every_contract() -> None:
             "def _lazy() -> None:\n    from cosi_driver.config import build",
             LAYERS,
             "cosi_driver.spec.v1alpha1.servicer -> cosi_driver.config.build",
+        ),
+        # The composition root sits above config: what it assembles must not reach back into it.
+        (
+            "config/build.py",
+            "from cosi_driver import app",
+            LAYERS,
+            "cosi_driver.config.build -> cosi_driver.app",
         ),
         ("core/errors.py", "import grpc", NO_WIRE, "cosi_driver.core.errors -> grpc"),
         (

@@ -47,9 +47,9 @@ async def http_get(port: int, path: str, method: str = "GET", raw: bytes | None 
 @pytest.fixture
 async def probes(serve: ServeFactory, workdir: Path, route: Route) -> AsyncIterator[tuple[Client, Kit, int]]:
     """The real server with telemetry, and the HTTP probe server beside it on 127.0.0.1."""
-    driver = make_driver(workdir, [route])
-    driver.health_timeout = 0.3
-    kit = instrumented(driver)
+    driver, kit = instrumented(
+        lambda instrument: make_driver(workdir, [route], health_timeout=0.3, instrument=instrument)
+    )
     client = await serve(driver, kit.options())
     http = HttpServer("127.0.0.1", 0, probe_routes(kit.readiness, kit.telemetry.exposition))
     await http.start()

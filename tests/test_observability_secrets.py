@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import grpc
 
-from cosi_driver.cli.serve import _register_secrets
+from cosi_driver.app import register_secrets as _register_secrets
 from cosi_driver.core.options import SecretRef
 from cosi_driver.core.secret import Secret
 from cosi_driver.observability.tracing import add_trace_ids
@@ -40,8 +40,7 @@ async def test_no_secret_reaches_logs_spans_or_metrics(serve: ServeFactory, work
     route = filesystem_route(workdir, wrap=Instrumented)
     spy = route.backend
     assert isinstance(spy, Instrumented)
-    driver = make_driver(workdir, [route])
-    kit = instrumented(driver)
+    driver, kit = instrumented(lambda instrument: make_driver(workdir, [route], instrument=instrument))
     config = SimpleNamespace(
         master_key=SecretRef(inline=Secret(MASTER_KEY)),
         backends={"filesystem": SimpleNamespace(config=AdminConfig(SecretRef(inline=Secret(ADMIN_KEY))))},

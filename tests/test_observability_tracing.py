@@ -40,8 +40,9 @@ def route(workdir: Path) -> Route:
 async def start(
     serve: ServeFactory, workdir: Path, route: Route, operation_timeout: float = 10.0
 ) -> tuple[Client, Kit]:
-    driver = make_driver(workdir, [route], timeout=operation_timeout)
-    kit = instrumented(driver)
+    driver, kit = instrumented(
+        lambda instrument: make_driver(workdir, [route], timeout=operation_timeout, instrument=instrument)
+    )
     return await serve(driver, kit.options()), kit
 
 

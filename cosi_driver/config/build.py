@@ -1,15 +1,19 @@
-"""Assemble a ready :class:`~cosi_driver.core.driver.Driver` from validated configuration."""
+"""What each configuration section becomes: the state store, and one route per configured backend.
+
+These are constructors only. The order of construction and who closes what is decided in one
+place, the composition root :mod:`cosi_driver.app`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from cosi_driver.config.backends import DriverConfig, StateConfig
-from cosi_driver.config.settings import Settings
+from cosi_driver.config.backends import BackendEntry, StateConfig
 from cosi_driver.core.backend import BackendContext
 from cosi_driver.core.concurrency import KeyedLocks
 from cosi_driver.core.credentials import CredentialKit
-from cosi_driver.core.driver import DEFAULT_BACKEND_TIMEOUT, Driver, Route
+from cosi_driver.core.driver import Route
 from cosi_driver.core.options import ConfigProblem, parse_options
 from cosi_driver.core.stores import FileStateStore, StateStore
 from cosi_driver.core.stores.file import FileStoreConfig
@@ -34,26 +38,21 @@ def build_store(state: StateConfig) -> StateStore:
     raise ConfigProblem("state.type", f"unknown state store {state.type!r}", "use file or kubernetes")
 
 
-def build_driver(settings: Settings, config: DriverConfig) -> Driver:
-    """The driver ``serve`` runs: every setting that shapes the driver itself applied here."""
-    driver = assemble(config, driver_name=settings.driver_name, operation_timeout=settings.operation_timeout)
-    driver.health_timeout = settings.health_timeout
-    return driver
+def build_route(
+    entry: BackendEntry, store: StateStore, kit: CredentialKit, locks: KeyedLocks, driver_name: str
+) -> Route:
+    """Build one configured backend; a start-up failure names the backend."""
+    context = BackendContext(name=entry.name, credentials=kit, store=store, locks=locks, driver_name=driver_name)
+    try:
+        backend: Any = entry.type.make(entry.config, context)
+    except OSError as error:
+        raise ConfigProblem(
+            f"backend {entry.name!r}", f"could not start: {error.strerror or error}", "check its settings and paths"
+        ) from None
+    return Route(name=entry.name, type=entry.type, backend=backend)
 
 
-def assemble(config: DriverConfig, *, driver_name: str, operation_timeout: float = DEFAULT_BACKEND_TIMEOUT) -> Driver:
-    """Build the state store, the credential kit, every backend, and the driver over them."""
-    store = build_store(config.state)
-    kit = CredentialKit(store, config.master_key, config.master_key_version)
-    locks = KeyedLocks()
-    routes: dict[str, Route] = {}
-    for name, entry in config.backends.items():
-        context = BackendContext(name=name, credentials=kit, store=store, locks=locks, driver_name=driver_name)
-        try:
-            backend: Any = entry.type.make(entry.config, context)
-        except OSError as error:
-            raise ConfigProblem(
-                f"backend {name!r}", f"could not start: {error.strerror or error}", "check its settings and paths"
-            ) from None
-        routes[name] = Route(name=name, type=entry.type, backend=backend)
-    return Driver(name=driver_name, routes=routes, default=config.default, store=store, timeout=operation_timeout)
+async def close_routes(routes: Mapping[str, Route]) -> None:
+    """Close backends that were built but never handed to a driver (start-up failed in between)."""
+    for route in routes.values():
+        await route.backend.close()

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cosi_driver.core.options import BOOLEAN, ConfigProblem, OptionKind, integer, one_of, seconds
+from cosi_driver.core.driver import DEFAULT_BACKEND_TIMEOUT, DEFAULT_HEALTH_TIMEOUT
+from cosi_driver.core.options import BOOLEAN, PATH, ConfigProblem, OptionKind, integer, one_of, seconds
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.values import ValueProblem, parse_driver_name, parse_octal_mode
 
@@ -75,7 +76,6 @@ MODE: OptionKind[int] = OptionKind("an octal mode such as 0660", parse_octal_mod
 USER: OptionKind[int] = OptionKind("a user name or numeric uid", _parse_user)
 GROUP: OptionKind[int] = OptionKind("a group name or numeric gid", _parse_group)
 DRIVER_NAME: OptionKind[str] = OptionKind("a DNS-style name such as objectstorage.example.com", parse_driver_name)
-PATH_TEXT: OptionKind[Path] = OptionKind("a file system path", lambda text: Path(text).expanduser())
 HTTP_ADDR: OptionKind[tuple[str, int]] = OptionKind("host:port, e.g. :8080 or 127.0.0.1:8080", _parse_http_addr)
 
 
@@ -101,22 +101,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COSI_DRIVER_NAME", "--name", "driver_name", DRIVER_NAME, DEFAULT_DRIVER_NAME,
             "Name returned by DriverGetInfo; BucketClasses select the driver by it. Checked by the "
             "stricter v1alpha2 rule (at most 63 characters, lowercase DNS labels starting with a letter)."),
-    Setting("COSI_DRIVER_CONFIG", "--config", "config_file", PATH_TEXT, None,
+    Setting("COSI_DRIVER_CONFIG", "--config", "config_file", PATH, None,
             "YAML file declaring one or more backends (see Configuration file). Mutually exclusive "
             "with COSI_DRIVER_BACKEND."),
     Setting("COSI_DRIVER_BACKEND", "--backend", "backend_type", OptionKind("a backend type", str), None,
             "Type of the single backend when no config file is given; one of the two is required (serve "
             "refuses to start without a backend). Its settings come from COSI_DRIVER_BACKEND_<SETTING> variables."),
-    Setting("COSI_DRIVER_STATE_DIR", "--state-dir", "state_dir", PATH_TEXT, "/var/lib/cosi-driver/state",
+    Setting("COSI_DRIVER_STATE_DIR", "--state-dir", "state_dir", PATH, "/var/lib/cosi-driver/state",
             "Directory of the driver's file state store (ownership records, stored credentials)."),
-    Setting("COSI_DRIVER_MASTER_KEY_FILE", "--master-key-file", "master_key_file", PATH_TEXT, None,
+    Setting("COSI_DRIVER_MASTER_KEY_FILE", "--master-key-file", "master_key_file", PATH, None,
             "File holding the master key from which backends that choose their own keys derive "
             "credentials (at least 32 bytes). Required only by such backends."),
     Setting("COSI_DRIVER_MASTER_KEY", "", "master_key", OptionKind("a secret of at least 32 bytes", Secret), None,
             "The master key itself, for local runs; prefer COSI_DRIVER_MASTER_KEY_FILE."),
     Setting("COSI_DRIVER_MASTER_KEY_VERSION", "--master-key-version", "master_key_version", integer(1), "1",
             "Version of the master key, recorded in account ids; raise it when the key is rotated."),
-    Setting("COSI_DRIVER_OPERATION_TIMEOUT", "--operation-timeout", "operation_timeout", seconds(0.1), "30",
+    Setting("COSI_DRIVER_OPERATION_TIMEOUT", "--operation-timeout", "operation_timeout", seconds(0.1),
+            f"{DEFAULT_BACKEND_TIMEOUT:g}",
             "Seconds any single backend operation may take before the call fails with DEADLINE_EXCEEDED "
             "(the sidecar sets no deadline of its own)."),
     Setting("COSI_DRIVER_SHUTDOWN_GRACE", "--shutdown-grace", "shutdown_grace", seconds(0.0), "10",
@@ -124,7 +125,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COSI_DRIVER_HTTP_ADDR", "--http-addr", "http_addr", HTTP_ADDR, None,
             "host:port of the HTTP endpoint serving /livez, /readyz and /metrics (Prometheus); :PORT listens on "
             "every interface, as kubelet probes need. Unset: no HTTP server."),
-    Setting("COSI_DRIVER_HEALTH_TIMEOUT", "--health-timeout", "health_timeout", seconds(0.1), "2",
+    Setting("COSI_DRIVER_HEALTH_TIMEOUT", "--health-timeout", "health_timeout", seconds(0.1),
+            f"{DEFAULT_HEALTH_TIMEOUT:g}",
             "Seconds each backend has to answer a readiness check before it counts as not ready."),
     Setting("COSI_DRIVER_GRPC_REFLECTION", "--grpc-reflection", "grpc_reflection", BOOLEAN, "false",
             "Serve gRPC server reflection on the COSI socket (for grpcurl). Needs the reflection extra."),

@@ -123,7 +123,7 @@ class BackendType(Generic[C, BP, AP]):
 
     type_name: str
     summary: str
-    config: type[C]  # a dataclass made with cosi_driver.config.schema.option()
+    config: type[C]  # a dataclass whose fields are made with cosi_driver.sdk.setting()
     bucket_params: type[BP]
     access_params: type[AP]
     build: Callable[[C, BackendContext], Backend[BP, AP]]

@@ -47,8 +47,9 @@ from cosi_driver.core.types import Access, AuthenticationType, Bucket, HealthRep
 T = TypeVar("T")
 log = structlog.get_logger("cosi_driver.core")
 
+# The defaults of COSI_DRIVER_OPERATION_TIMEOUT and COSI_DRIVER_HEALTH_TIMEOUT (config.settings uses these).
 DEFAULT_BACKEND_TIMEOUT = 30.0
-DEFAULT_HEALTH_TIMEOUT = 5.0
+DEFAULT_HEALTH_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ class Response:
     content_type: str = "text/plain; charset=utf-8"
 
 
-Route = Callable[[], Awaitable[Response]]
+PathHandler = Callable[[], Awaitable[Response]]  # answers GET on one path (not core.driver.Route)
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
 class HttpServer:
-    def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
+    def __init__(self, host: str, port: int, routes: dict[str, PathHandler]) -> None:
         self._host = host or None  # "" (from ":8080") means every interface
         self._port = port
         self._routes = routes
@@ -105,7 +105,7 @@ class HttpServer:
         return await route(), method == "HEAD"
 
 
-def probe_routes(readiness: Readiness, metrics: Callable[[], tuple[bytes, str]] | None) -> dict[str, Route]:
+def probe_routes(readiness: Readiness, metrics: Callable[[], tuple[bytes, str]] | None) -> dict[str, PathHandler]:
     """The routes Kubernetes and Prometheus use. ``metrics`` renders the exposition, if metrics are on."""
 
     async def livez() -> Response:

@@ -37,19 +37,18 @@ import grpc
 import pytest
 import pytest_asyncio
 
+from cosi_driver.app import App
 from cosi_driver.config.backends import BackendEntry, DriverConfig, StateConfig
-from cosi_driver.config.build import assemble
+from cosi_driver.config.settings import load_settings
 from cosi_driver.core import registry
+from cosi_driver.core.driver import Driver
 from cosi_driver.core.options import SecretRef, parse_options
 from cosi_driver.core.params import BACKEND_PARAMETER, BucketParams, Quota, Versioning, specs
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.values import ValueProblem
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
-from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
 from cosi_driver.testing.client import CosiClient, expect_error, s3_secrets
 from cosi_driver.testing.probes import S3Session, StorageProbe
-from cosi_driver.transport.server import CosiServer
-from cosi_driver.transport.socket import SocketSpec
 
 DRIVER_NAME = "acceptance.cosi-driver.example.com"
 BACKEND_NAME = "under-test"
@@ -76,7 +75,7 @@ class Harness:
         self.target = target
         self.workdir = workdir
         self.backend_type = registry.load(target.backend_type)
-        self.server: CosiServer | None = None
+        self.app: App | None = None
         self.client: CosiClient | None = None
         self.buckets: set[str] = set()
 
@@ -93,23 +92,37 @@ class Harness:
         )
 
     async def start(self) -> CosiClient:
-        driver = assemble(self._config(), driver_name=DRIVER_NAME, operation_timeout=self.target.operation_timeout)
-        self.server = CosiServer(driver, SocketSpec(self.workdir / "cosi.sock"), [v1alpha1.ADAPTER])
-        await self.server.start()
-        self.client = CosiClient(self.server.spec.address)
+        """Build the process as ``serve`` does, with the settings an operator would give it."""
+        settings = load_settings(
+            {},
+            {
+                "COSI_ENDPOINT": f"unix://{self.workdir / 'cosi.sock'}",
+                "COSI_DRIVER_NAME": DRIVER_NAME,
+                "COSI_DRIVER_OPERATION_TIMEOUT": f"{self.target.operation_timeout:g}",
+            },
+        )
+        self.app = App(settings, self._config())
+        await self.app.start()
+        assert self.app.server is not None
+        self.client = CosiClient(self.app.server.spec.address)
         return self.client
 
     async def stop(self) -> None:
         if self.client is not None:
             await self.client.close()
             self.client = None
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
+        if self.app is not None:
+            await self.app.close()
+            self.app = None
 
     async def restart(self) -> CosiClient:
         await self.stop()
         return await self.start()
+
+    @property
+    def driver(self) -> Driver | None:
+        """The running driver core (None while stopped), for checks the wire cannot make."""
+        return self.app.driver if self.app is not None else None
 
     @property
     def cosi(self) -> CosiClient:
@@ -339,8 +352,8 @@ class BackendAcceptanceSuite:
         assert s3_secrets(again) == s3_secrets(granted)
 
     async def test_health_check_passes(self, harness: Harness) -> None:
-        assert harness.server is not None
-        reports = await harness.server.driver.check_health()
+        assert harness.driver is not None
+        reports = await harness.driver.check_health()
         assert [(report.backend, report.ok) for report in reports] == [(BACKEND_NAME, True)], reports
 
     # -- data path (S3-speaking backends) -----------------------------------------------------

@@ -104,7 +104,9 @@ class CosiServer:
         await self._health.serving()
 
     async def stop(self) -> None:
-        """Stop accepting, let in-flight calls finish within the grace period, remove the socket."""
+        """Stop accepting, let in-flight calls finish within the grace period, remove the socket.
+
+        The driver is left open: whoever built it closes it (:class:`cosi_driver.app.App`)."""
         if self._server is None:
             return
         server, self._server = self._server, None
@@ -112,7 +114,6 @@ class CosiServer:
         await self._health.enter_graceful_shutdown()
         await server.stop(self.options.grace_seconds)
         sockets.remove_if_ours(self.spec.path, self._inode)
-        await self.driver.close()
 
     def request_stop(self) -> None:
         if self._stopping is not None:

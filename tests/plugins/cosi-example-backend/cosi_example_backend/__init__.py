@@ -13,29 +13,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cosi_driver.core.backend import (
+from cosi_driver.sdk import (
+    PATH,
+    STRING,
+    AccessParams,
     BackendContext,
     BackendType,
+    BucketInfo,
+    BucketNotEmpty,
+    BucketParams,
     CreateBucket,
     DeleteBucket,
     FoundBucket,
     GrantAccess,
     Granted,
     RevokeAccess,
+    S3BucketInfo,
+    S3Credentials,
+    Unavailable,
+    Versioning,
+    atomic_write_json,
+    seconds,
+    setting,
 )
-from cosi_driver.core.errors import BucketNotEmpty, Unavailable
-from cosi_driver.core.files import atomic_write_json
-from cosi_driver.core.options import PATH, STRING, option, seconds
-from cosi_driver.core.params import AccessParams, BucketParams, Versioning
-from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
 
 
 @dataclass(frozen=True)
 class ExampleConfig:
-    path: Path = option(PATH, doc="JSON file holding every bucket and account.")
-    endpoint: str = option(STRING, default="http://example.invalid", doc="Endpoint reported to consumers.")
-    delay_seconds: float = option(seconds(), default=0.0, doc="Test hook: sleep this long in every operation.")
-    pause_file: Path | None = option(PATH, default=None, doc="Test hook: operations wait while this file exists.")
+    path: Path = setting(PATH, doc="JSON file holding every bucket and account.")
+    endpoint: str = setting(STRING, default="http://example.invalid", doc="Endpoint reported to consumers.")
+    delay_seconds: float = setting(seconds(), default=0.0, doc="Test hook: sleep this long in every operation.")
+    pause_file: Path | None = setting(PATH, default=None, doc="Test hook: operations wait while this file exists.")
 
 
 @dataclass(frozen=True)
