@@ -6,11 +6,12 @@ RUN    := $(CURDIR)/.run
 SHARED ?= $(abspath $(CURDIR)/../shared)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint proto bench clean help
+.PHONY: run test test-fast lint proto bench clean help
 
 help:
 	@echo "make run    - install into .venv and serve the driver on ./.run/cosi.sock over an embedded SeaweedFS"
 	@echo "make test   - install test dependencies, start the real servers the tests need, run every test"
+	@echo "make test-fast - only the unit tier (tests/unit: no sockets, no servers), in seconds"
 	@echo "make lint   - ruff, mypy and the layer contract (lint-imports)"
 	@echo "make proto  - regenerate the stubs of both API versions from proto/v1alpha1 and proto/v1alpha2"
 	@echo "make bench  - print performance figures"
@@ -51,6 +52,10 @@ run: $(VENV)/.run-installed
 
 test: $(VENV)/.dev-installed
 	COSI_SHARED_DIR=$(SHARED) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The unit tier alone: pure code, no sockets, no processes, no servers (docs/testing.md).
+test-fast: $(VENV)/.dev-installed
+	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

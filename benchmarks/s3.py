@@ -32,7 +32,7 @@ from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
 SEQUENTIAL = 20  # lifecycles per round
 ROUNDS = 3
 CONCURRENT = 64
-# SeaweedFS serialises IAM and slows down as users pile up (README, Limitations): 64 lifecycles at
+# SeaweedFS serialises IAM and slows down as users pile up (docs/backends/s3.md, Limitations): 64 lifecycles at
 # once need minutes, so the concurrent runs get time limits that let them finish and be timed.
 PATIENT = 600.0
 

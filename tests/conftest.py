@@ -2,7 +2,7 @@
 
 pytest-grpc hosts *synchronous* servicers on a TCP port; our servicers are grpc.aio coroutines
 and must be reached over a UNIX socket with controlled permissions, so the equivalent fixtures
-live here (see the README's Testing section). pytest-grpc is used where it fits: hosting
+live here (see docs/testing.md). pytest-grpc is used where it fits: hosting
 deliberately misbehaving synchronous COSI servers for the client-side tests (tests/test_cli_call.py).
 """
 

@@ -390,7 +390,7 @@ async def test_an_admin_user_without_caps_is_reported_as_such(drivers: Harnesses
 
 
 async def test_an_admin_user_with_only_users_and_buckets_caps_is_enough(drivers: Harnesses) -> None:
-    # What the README tells operators to grant: users=*;buckets=*, nothing else.
+    # What docs/backends/ceph-rgw.md tells operators to grant: users=*;buckets=*, nothing else.
     rgw = drivers.rgw
     uid = "cosi-test-minimal-caps"
     await radosgw_admin(

@@ -33,6 +33,7 @@ from tests.test_deploy_support import (
     all_strings,
     container,
     container_env,
+    docs_section,
     env_values,
     find,
     fs_identity,
@@ -44,7 +45,6 @@ from tests.test_deploy_support import (
     materialise_config,
     missing_backend_types,
     pod_spec,
-    readme_section,
     secret_env_files,
     validate_any,
     validate_cosi,
@@ -618,11 +618,11 @@ def test_the_kustomize_overlay_and_the_chart_describe_the_same_pod(overlay: str,
     assert _essence(render(f"kustomize:{overlay}").objects) == _essence(render(f"helm:{values}").objects)
 
 
-# ---- the README's deploy steps ----------------------------------------------------------------
+# ---- the deploy steps of docs/deploy.md ---------------------------------------------------------
 
 
-def test_the_readme_deploy_steps_apply_valid_objects() -> None:
-    section = readme_section("Deploy")
+def test_the_documented_deploy_steps_apply_valid_objects() -> None:
+    section = docs_section("docs/deploy.md", "Deploy")
     documents = [doc for body in heredocs(section) for doc in load_documents(textwrap.dedent(body))]
     kinds = {d["kind"] for d in documents}
     assert {"BucketClass", "BucketAccessClass", "BucketClaim", "BucketAccess", "Pod"} <= kinds
@@ -641,8 +641,8 @@ def test_the_readme_deploy_steps_apply_valid_objects() -> None:
 
 
 @pytest.mark.parametrize("overlay", [path.name for path in OVERLAYS])
-def test_the_readme_says_how_to_create_each_secret_an_overlay_needs(overlay: str) -> None:
-    section = readme_section("Deploy")
+def test_the_deploy_page_says_how_to_create_each_secret_an_overlay_needs(overlay: str) -> None:
+    section = docs_section("docs/deploy.md", "Deploy")
     pod = pod_spec(render(f"kustomize:{overlay}").objects)
     for volume in pod["volumes"]:
         if "secret" in volume:
@@ -650,8 +650,8 @@ def test_the_readme_says_how_to_create_each_secret_an_overlay_needs(overlay: str
     assert f"deploy/overlays/{overlay}" in section
 
 
-def test_helm_install_command_in_the_readme_uses_this_chart() -> None:
-    section = readme_section("Deploy")
+def test_helm_install_command_in_the_deploy_page_uses_this_chart() -> None:
+    section = docs_section("docs/deploy.md", "Deploy")
     assert re.search(r"helm (upgrade --)?install \S+ \./charts/cosi-driver", section)
     assert "kubectl apply -k deploy/overlays/" in section
     assert "socket" in section.lower()

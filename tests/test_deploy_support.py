@@ -326,10 +326,11 @@ def heredocs(markdown: str) -> list[str]:
     return [body for _, body in re.findall(r"<<'?(\w+)'?\n(.*?)\n\s*\1\n", markdown, flags=re.S)]
 
 
-def readme_section(title: str) -> str:
-    text = (PROJECT_ROOT / "README.md").read_text()
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
-    assert match, f"README.md has no '## {title}' section"
+def docs_section(page: str, title: str) -> str:
+    """The text under ``## title`` in ``page`` (a path from the project root), up to the next one."""
+    text = (PROJECT_ROOT / page).read_text()
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
+    assert match, f"{page} has no '## {title}' section"
     return match.group(1)
 
 

@@ -1,9 +1,10 @@
-"""``cosi-driver docs``: reference tables generated from the code, so the README cannot drift.
+"""``cosi-driver docs``: reference tables generated from the code, so the documentation cannot drift.
 
 ``settings`` prints every environment variable (from the settings table), ``parameters`` the
 BucketClass/BucketAccessClass vocabulary of each backend (from its parameter dataclasses), and
-``backend-config`` each backend's ``config:`` settings. ``--update README.md`` rewrites the
-blocks between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` markers.
+``backend-config`` each backend's ``config:`` settings. ``--update docs/configuration.md`` (where
+the tables live) rewrites the blocks between ``<!-- BEGIN generated:NAME -->`` and
+``<!-- END generated:NAME -->`` markers.
 """
 
 from __future__ import annotations

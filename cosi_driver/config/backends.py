@@ -181,7 +181,7 @@ def _read_document(path: Path) -> dict[str, Any]:
         raise ConfigProblem(str(path), f"is not valid YAML ({error})", "fix the syntax") from None
     if not isinstance(document, dict):
         raise ConfigProblem(
-            str(path), "must be a mapping with a 'backends' key", "see the README's configuration file example"
+            str(path), "must be a mapping with a 'backends' key", "see the example in docs/configuration.md"
         )
     for key in document:
         if key not in _TOP_LEVEL:
@@ -246,7 +246,7 @@ def _state_from_file(raw: Any, where: str, settings: Settings) -> StateConfig:
         return StateConfig("file", {"directory": settings.state_dir})
     if not isinstance(raw, dict) or raw.get("type") not in ("file", "kubernetes") or set(raw) - {"type", "config"}:
         raise ConfigProblem(
-            where, "must be {type: file|kubernetes, config: {...}}", "see the README's configuration file example"
+            where, "must be {type: file|kubernetes, config: {...}}", "see the example in docs/configuration.md"
         )
     config = raw.get("config") or {}
     if not isinstance(config, dict):

@@ -1,7 +1,7 @@
 """The driver process's settings: environment variables, overridden by ``serve`` flags.
 
 One table (:data:`SETTINGS`) declares every variable with its flag, form, default and meaning;
-it drives parsing, the ``--help`` text and the README's configuration table, so they cannot
+it drives parsing, the ``--help`` text and the settings table in docs/configuration.md, so they cannot
 drift apart. Every problem is reported at start-up naming the variable and the fix.
 
 ``COSI_ENDPOINT`` is the spec's; ``X_COSI_ENDPOINT_*`` are gocosi's names for the socket's mode

@@ -10,7 +10,7 @@ Instruments: ``rpc.server.call.duration`` (histogram, by method and status code)
 ``cosi.driver.rpc.requests`` and ``cosi.driver.rpc.errors`` (counters, by method and status code),
 ``cosi.driver.rpc.active`` (in-flight calls), ``cosi.driver.panics`` (by method),
 ``cosi.driver.backend.operation.duration`` (histogram, by backend, operation and outcome) and
-``cosi.driver.backend.ready`` (gauge per backend). The README lists their Prometheus names.
+``cosi.driver.backend.ready`` (gauge per backend). docs/observability.md lists their Prometheus names.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The examples in deploy/examples/ fit together, fit the driver, and are the ones the README shows.
+"""The examples in deploy/examples/ fit together, fit the driver, and are the ones docs/deploy.md shows.
 
 These need no cluster; the scenarios apply the same files to a real one.
 """
@@ -57,8 +57,8 @@ def test_the_examples_parameters_are_accepted_by_the_driver() -> None:
     assert modes == {"read", "readwrite"}
 
 
-def test_the_readme_walkthrough_applies_every_example() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme.split("## Try it on a real control plane", 1)[1].split("\n## ", 1)[0]
+def test_the_deploy_walkthrough_applies_every_example() -> None:
+    page = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
+    section = page.split("## Try it on a real control plane", 1)[1].split("\n## ", 1)[0]
     for name in FILES:
         assert f"deploy/examples/{name}" in section, name

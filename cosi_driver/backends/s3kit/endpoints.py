@@ -3,7 +3,7 @@
 ``s3``, ``ceph-rgw`` and ``seaweedfs`` all take a region, TLS settings, timeouts and a public
 endpoint. Each constant here holds the arguments of :func:`~cosi_driver.core.options.option`, so
 a backend writes ``region: str = option(**endpoints.REGION)``: the kind, the default and the
-documentation (and with them the README table and the environment variables) are the same
+documentation (and with them the table in docs/configuration.md and the environment variables) are the same
 everywhere, while each backend keeps its own field order. :func:`connection` then turns such a
 configuration into the :class:`~.clients.Connection` the client pool uses, the same way for
 every backend. (The module's name is plural because config classes have a field ``endpoint``,
