@@ -20,10 +20,13 @@ import pytest
 
 from cosi_driver.config.backends import StateConfig
 from cosi_driver.config.build import build_store
+from cosi_driver.core.credentials import CredentialKit, KeyPair
 from cosi_driver.core.errors import Unavailable
 from cosi_driver.core.options import ConfigProblem
+from cosi_driver.core.ownership import Intent, Ledger
+from cosi_driver.core.secret import Secret
 from cosi_driver.core.stores import FileStateStore, MemoryStateStore, StateStore
-from cosi_driver.core.stores.base import Version, update
+from cosi_driver.core.stores.base import Entry, Version, update
 from tests.e2e.kube import Cluster
 from tests.support import Client, start_driver
 
@@ -346,3 +349,84 @@ async def test_a_driver_on_the_kubernetes_store_survives_losing_its_disk(
     finally:
         driver.stop()
     assert not (tmp_path / "data" / "buckets" / "bucket-k").exists()
+
+
+# ---- callers: stored credentials and intent records on a shared store -------------------------
+
+
+async def test_two_credential_kits_racing_store_one_key_pair_and_tell_the_loser(
+    shared_pair: tuple[StateStore, StateStore],
+) -> None:
+    """Two driver pods minted a key each for one IAM user: both must return the same one."""
+    kits = [CredentialKit(shared_pair[0]), CredentialKit(shared_pair[1])]
+    minted = [KeyPair("AKFIRST", Secret("first-secret")), KeyPair("AKSECOND", Secret("second-secret"))]
+    outcomes = await asyncio.gather(
+        *(kit.remember("s3", "user-1", keys) for kit, keys in zip(kits, minted, strict=True))
+    )
+    assert sorted(outcome.kept for outcome in outcomes) == [False, True]
+    winner = next(outcome.keys for outcome in outcomes if outcome.kept)
+    assert all(outcome.keys == winner for outcome in outcomes)
+    assert winner in minted
+    for kit in kits:
+        assert await kit.recall("s3", "user-1") == winner
+
+
+async def test_dead_stored_keys_are_replaced_once_and_a_fresh_winner_is_never_overwritten(
+    shared_pair: tuple[StateStore, StateStore],
+) -> None:
+    first, second = CredentialKit(shared_pair[0]), CredentialKit(shared_pair[1])
+    dead = KeyPair("AKDEAD", Secret("deleted-in-iam"))
+    assert (await first.remember("s3", "user-1", dead)).kept
+    # Both pods saw the dead key; the first to store a new one wins, the other yields to it.
+    fresh = await first.remember("s3", "user-1", KeyPair("AKNEW1", Secret("n1")), replacing=dead)
+    late = await second.remember("s3", "user-1", KeyPair("AKNEW2", Secret("n2")), replacing=dead)
+    assert fresh.kept and not late.kept
+    assert late.keys == fresh.keys == KeyPair("AKNEW1", Secret("n1"))
+    # Keys found dead after the record itself was lost: stored as any first keys are.
+    await first.forget("s3", "user-1")
+    again = await second.remember("s3", "user-1", KeyPair("AKNEW3", Secret("n3")), replacing=fresh.keys)
+    assert again.kept and await first.recall("s3", "user-1") == KeyPair("AKNEW3", Secret("n3"))
+
+
+class InterferingStore(MemoryStateStore):
+    """Another writer changes the key just before each of our next ``interfere`` swaps."""
+
+    def __init__(self, interfere: int) -> None:
+        super().__init__()
+        self.interfere = interfere
+        self.swaps = 0
+
+    async def replace(self, key: str, document: dict[str, Any], version: Version) -> Entry | None:
+        self.swaps += 1
+        if self.interfere:
+            self.interfere -= 1
+            await self.put(key, {"fingerprint": "someone-else", "params": {}})
+        return await super().replace(key, document, version)
+
+
+async def test_an_intent_record_is_retried_on_a_concurrent_write_never_lost() -> None:
+    store = InterferingStore(interfere=3)
+    await store.put("bucket/fs/a", {"fingerprint": "old", "params": {}})
+    ledger = Ledger(store)
+    await ledger.record("fs", "a", Intent("mine", {"deletionPolicy": "purge"}))
+    assert await ledger.get("fs", "a") == Intent("mine", {"deletionPolicy": "purge"})
+    assert store.swaps == 4
+
+
+async def test_an_intent_record_that_always_loses_is_unavailable() -> None:
+    store = InterferingStore(interfere=1000)
+    await store.put("bucket/fs/a", {"fingerprint": "old", "params": {}})
+    with pytest.raises(Unavailable, match="bucket/fs/a"):
+        await Ledger(store).record("fs", "a", Intent("mine", {}))
+
+
+async def test_two_ledgers_claiming_one_bucket_agree_on_the_first_intent(
+    shared_pair: tuple[StateStore, StateStore],
+) -> None:
+    ours, theirs = Intent("f-ours", {"deletionPolicy": "retain"}), Intent("f-theirs", {})
+    stood = await asyncio.gather(
+        Ledger(shared_pair[0]).claim("fs", "b", ours), Ledger(shared_pair[1]).claim("fs", "b", theirs)
+    )
+    assert stood[0] == stood[1] in (ours, theirs)
+    assert await Ledger(shared_pair[0]).get("fs", "b") == stood[0]
+    assert await Ledger(shared_pair[1]).claim("fs", "b", stood[0]) == stood[0]  # a retry with the winner: fine
