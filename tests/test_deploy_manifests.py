@@ -9,6 +9,7 @@ import contextlib
 import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -752,3 +753,32 @@ def test_the_kubernetes_store_settings_reach_the_driver_and_it_accepts_them() ->
     parsed = parse_options(KubernetesStoreConfig, config["state"]["config"], "state.config")
     assert parsed.request_timeout == 4.0
     check_name_prefix(parsed.name_prefix)
+
+
+@pytest.mark.parametrize("overlay", ["s3", "ceph-rgw"])
+def test_the_replicas_component_gives_a_kubernetes_state_overlay_two_spread_pods(overlay: str, tmp_path: Path) -> None:
+    """kustomize refuses paths outside an overlay's tree, so a copy of deploy/ holds the user's overlay."""
+    tree = tmp_path / "deploy"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "deploy", tree)
+    mine = tree / "overlays" / "mine"
+    mine.mkdir()
+    (mine / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [../{overlay}]\ncomponents: [../../components/replicas]\n"
+    )
+    objects = kustomize(mine)
+    for body in objects:
+        validate_kubernetes(body)
+    assert _state_type(objects) == "kubernetes"
+    deployment = find(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    budget = find(objects, "PodDisruptionBudget")
+    assert budget["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+    spec = pod_spec(objects)
+    assert spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert spec["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+    account = spec["serviceAccountName"]
+    local = _bound(objects, "RoleBinding", deployment["metadata"]["namespace"], account)
+    assert {grant for grant in local if grant[1] == "secrets"} == STATE_STORE_VERBS
