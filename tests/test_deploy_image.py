@@ -390,10 +390,12 @@ CONNECT = (
 
 POD_SOURCES = {
     "kustomize:filesystem": None,
-    "helm:defaults": None,
+    # The chart's defaults keep state in the Kubernetes API, which these local pod runs lack; the
+    # development values are the defaults with the file store.
+    "helm:development": None,
     "helm:two-backends-persistent": None,
     # Control: a valid but too narrow mode must shut the sidecar out, or the check proves nothing.
-    "helm:owner-only-socket": {"socket": {"perms": "0600"}},
+    "helm:owner-only-socket": {"socket": {"perms": "0600"}, "state": {"type": "file"}},
 }
 
 

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -56,6 +57,8 @@ DIGEST = "sha256:" + "ab" * 32
 
 CHART_VALUES: dict[str, dict[str, Any]] = {
     "defaults": {},
+    # A throwaway pod on a laptop cluster: everything in the pod's emptyDir.
+    "development": {"state": {"type": "file"}},
     "s3-kubernetes-state": {
         "driverName": "s3.objectstorage.example.com",
         "image": {"repository": "registry.example.com/platform/cosi-driver", "tag": "0.2.0"},
@@ -104,6 +107,7 @@ CHART_VALUES: dict[str, dict[str, Any]] = {
             "scratch": {"type": "filesystem", "default": True, "config": {"root": "/var/lib/cosi-driver/scratch"}},
             "archive": {"type": "filesystem", "config": {"root": "/var/lib/cosi-driver/archive", "region": "eu"}},
         },
+        "state": {"type": "file"},  # one pod with its own PersistentVolume: the file store fits
         "persistence": {"enabled": True, "storageClass": "fast", "size": "5Gi"},
         "podSecurityContext": {"fsGroup": 2000},
         "socket": {"perms": "0660"},
@@ -438,7 +442,7 @@ def running_pod_driver(source: str) -> Iterator[tuple[DriverProcess, dict[str, s
             driver.stop()
 
 
-FILESYSTEM_SOURCES = ["kustomize:filesystem", "helm:defaults", "helm:two-backends-persistent"]
+FILESYSTEM_SOURCES = ["kustomize:filesystem", "helm:development", "helm:two-backends-persistent"]
 
 
 @pytest.mark.parametrize("source", FILESYSTEM_SOURCES)
@@ -464,8 +468,8 @@ async def test_the_probes_answer_on_the_rendered_paths() -> None:
 
     if "COSI_DRIVER_HTTP_ADDR" not in {s.env for s in SETTINGS}:
         pytest.skip("COSI_DRIVER_HTTP_ADDR is not implemented in this checkout yet (observability issue)")
-    driver_container = container(pod_spec(render("helm:defaults").objects), DRIVER)
-    with running_pod_driver("helm:defaults") as (_, env, _files):
+    driver_container = container(pod_spec(render("helm:development").objects), DRIVER)
+    with running_pod_driver("helm:development") as (_, env, _files):
         base = "http://" + env["COSI_DRIVER_HTTP_ADDR"]
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             path = driver_container[probe]["httpGet"]["path"]
@@ -542,7 +546,11 @@ BAD_VALUES = [
     ({"backends": {"Bad_Name": {"type": "filesystem"}}}, "Bad_Name"),
     ({"backends": {"x": {"config": {}}}}, "/backends/x"),
     ({"state": {"type": "etcd"}}, "/state/type"),
-    ({"replicaCount": 2}, "/replicaCount"),
+    ({"state": {"type": "file"}, "replicaCount": 2}, "/replicaCount"),
+    ({"state": {"type": "kubernetes", "config": {"name_prefix": "Cosi_State-"}}}, "/state/config/name_prefix"),
+    ({"state": {"config": {"request_timout": 5}}}, "request_timout"),
+    ({"podDisruptionBudget": {"maxUnavailable": 0}}, "/podDisruptionBudget/maxUnavailable"),
+    ({"topologySpreadConstraints": [{"maxSkew": 1}]}, "/topologySpreadConstraints/0"),
     ({"socket": {"perms": "0666"}}, "/socket/perms"),
     ({"securityContext": {"runAsUser": 0}}, "/securityContext/runAsUser"),
     ({"securityContext": {"allowPrivilegeEscalation": True}}, "/securityContext/allowPrivilegeEscalation"),
@@ -560,6 +568,8 @@ BAD_VALUES = [
     # Template-time checks for what JSON Schema cannot say:
     ({"backends": {"a": {"type": "filesystem"}, "b": {"type": "filesystem"}}}, "mark exactly one"),
     ({"backends": {"ceph": {"type": "ceph-rgw", "config": {"endpoint": "http://rgw"}}}}, "masterKey.secretKeyRef"),
+    # Two pods cannot share a filesystem backend's buckets, whatever the state store.
+    ({"replicaCount": 2}, "backends.local: type filesystem keeps its buckets in one pod's volume"),
 ]
 
 
@@ -613,7 +623,7 @@ def _essence(objects: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(("overlay", "values"), [("filesystem", "defaults")])
+@pytest.mark.parametrize(("overlay", "values"), [("filesystem", "development")])
 def test_the_kustomize_overlay_and_the_chart_describe_the_same_pod(overlay: str, values: str) -> None:
     assert _essence(render(f"kustomize:{overlay}").objects) == _essence(render(f"helm:{values}").objects)
 
@@ -655,3 +665,120 @@ def test_helm_install_command_in_the_deploy_page_uses_this_chart() -> None:
     assert re.search(r"helm (upgrade --)?install \S+ \./charts/cosi-driver", section)
     assert "kubectl apply -k deploy/overlays/" in section
     assert "socket" in section.lower()
+
+
+# ---- where the state lives, and two replicas ----------------------------------------------------
+
+
+def _state_type(objects: list[dict[str, Any]]) -> str:
+    config = yaml.safe_load(find(objects, "ConfigMap")["data"]["config.yaml"])
+    return str(config.get("state", {}).get("type", "file"))
+
+
+def test_by_default_the_state_lives_in_secrets_of_the_release_namespace_and_nothing_more() -> None:
+    objects = render("helm:defaults").objects
+    assert _state_type(objects) == "kubernetes"
+    deployment = find(objects, "Deployment")
+    namespace = deployment["metadata"]["namespace"]
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    local = _bound(objects, "RoleBinding", namespace, account)
+    assert {grant for grant in local if grant[1] == "secrets"} == STATE_STORE_VERBS
+    # A rollout may start the new pod first: nothing of the state is in the old pod.
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    # One replica: no budget (it would block every drain) and no spreading.
+    assert not [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    assert "affinity" not in pod_spec(objects) and "topologySpreadConstraints" not in pod_spec(objects)
+
+
+@pytest.mark.parametrize("source", ["helm:development", "helm:two-backends-persistent"])
+def test_the_file_store_gets_no_secret_access_and_a_recreating_rollout(source: str) -> None:
+    objects = render(source).objects
+    assert _state_type(objects) == "file"
+    deployment = find(objects, "Deployment")
+    local = _bound(objects, "RoleBinding", deployment["metadata"]["namespace"], pod_spec(objects)["serviceAccountName"])
+    assert not {grant for grant in local if grant[1] == "secrets"}
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}, "two pods must never share the file store"
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_replicas_on_the_kubernetes_store_get_a_budget_and_are_spread(replicas: int) -> None:
+    values = {**CHART_VALUES["s3-kubernetes-state"], "replicaCount": replicas}
+    objects = helm_render(values).objects
+    for body in objects:
+        validate_kubernetes(body)
+    deployment = find(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == replicas
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    budget = find(objects, "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+    spec = pod_spec(objects)
+    (preferred,) = spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert preferred["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in spec["affinity"]["podAntiAffinity"], (
+        "a one-node cluster must still schedule every replica"
+    )
+    (spread,) = spec["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_own_affinity_and_spread_replace_the_defaults_and_the_budget_can_be_turned_off() -> None:
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}
+    spread = [{"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule"}]
+    values = {
+        **CHART_VALUES["s3-kubernetes-state"],
+        "affinity": affinity,
+        "topologySpreadConstraints": spread,
+        "podDisruptionBudget": {"enabled": False},
+    }
+    objects = helm_render(values).objects
+    assert pod_spec(objects)["affinity"] == affinity
+    assert pod_spec(objects)["topologySpreadConstraints"] == spread
+    assert not [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+
+
+def test_the_kubernetes_store_settings_reach_the_driver_and_it_accepts_them() -> None:
+    from cosi_driver.core.options import parse_options
+    from cosi_driver.core.stores.kubernetes import KubernetesStoreConfig, check_name_prefix
+
+    settings = {"name_prefix": "tenant-a.state-", "request_timeout": 4}
+    objects = helm_render({"state": {"type": "kubernetes", "config": settings}}).objects
+    config = yaml.safe_load(find(objects, "ConfigMap")["data"]["config.yaml"])
+    assert config["state"] == {"type": "kubernetes", "config": settings}
+    parsed = parse_options(KubernetesStoreConfig, config["state"]["config"], "state.config")
+    assert parsed.request_timeout == 4.0
+    check_name_prefix(parsed.name_prefix)
+
+
+@pytest.mark.parametrize("overlay", ["s3", "ceph-rgw"])
+def test_the_replicas_component_gives_a_kubernetes_state_overlay_two_spread_pods(overlay: str, tmp_path: Path) -> None:
+    """kustomize refuses paths outside an overlay's tree, so a copy of deploy/ holds the user's overlay."""
+    tree = tmp_path / "deploy"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "deploy", tree)
+    mine = tree / "overlays" / "mine"
+    mine.mkdir()
+    (mine / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [../{overlay}]\ncomponents: [../../components/replicas]\n"
+    )
+    objects = kustomize(mine)
+    for body in objects:
+        validate_kubernetes(body)
+    assert _state_type(objects) == "kubernetes"
+    deployment = find(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    budget = find(objects, "PodDisruptionBudget")
+    assert budget["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+    spec = pod_spec(objects)
+    assert spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert spec["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+    account = spec["serviceAccountName"]
+    local = _bound(objects, "RoleBinding", deployment["metadata"]["namespace"], account)
+    assert {grant for grant in local if grant[1] == "secrets"} == STATE_STORE_VERBS

@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import stat
+import subprocess
+import sys
+import textwrap
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,8 +20,13 @@ import pytest
 
 from cosi_driver.config.backends import StateConfig
 from cosi_driver.config.build import build_store
+from cosi_driver.core.credentials import CredentialKit, KeyPair
+from cosi_driver.core.errors import Unavailable
 from cosi_driver.core.options import ConfigProblem
-from cosi_driver.core.stores import FileStateStore, StateStore
+from cosi_driver.core.ownership import Intent, Ledger
+from cosi_driver.core.secret import Secret
+from cosi_driver.core.stores import FileStateStore, MemoryStateStore, StateStore
+from cosi_driver.core.stores.base import Entry, Version, update
 from tests.e2e.kube import Cluster
 from tests.support import Client, start_driver
 
@@ -35,6 +46,35 @@ async def exercise(store: StateStore) -> None:
     assert await store.get("bucket/fs/a") is None
 
 
+async def exercise_conditional_writes(first: StateStore, second: StateStore) -> None:
+    """What two driver instances on one store rely on; ``first`` and ``second`` share their data."""
+    created = await first.create("credentials/s3/u", {"access_key_id": "AK1"})
+    assert created.won and created.entry.document == {"access_key_id": "AK1"}
+    lost = await second.create("credentials/s3/u", {"access_key_id": "AK2"})
+    assert not lost.won and lost.entry.document == {"access_key_id": "AK1"}
+    assert await second.read("credentials/s3/u") == created.entry
+    # A compare-and-swap succeeds once per version read: the second swap of the same version fails.
+    swapped = await second.replace("credentials/s3/u", {"access_key_id": "AK3"}, created.entry.version)
+    assert swapped is not None and swapped.version != created.entry.version
+    assert await first.replace("credentials/s3/u", {"access_key_id": "AK4"}, created.entry.version) is None
+    assert await first.get("credentials/s3/u") == {"access_key_id": "AK3"}
+    # A key deleted since the read: the swap fails rather than bringing it back.
+    await first.delete("credentials/s3/u")
+    assert await second.replace("credentials/s3/u", {"access_key_id": "AK5"}, swapped.version) is None
+    assert await second.read("credentials/s3/u") is None
+    # Put always lands, over whatever is there.
+    await first.put("bucket/fs/b", {"n": 1})
+    await second.put("bucket/fs/b", {"n": 2})
+    assert await first.get("bucket/fs/b") == {"n": 2}
+    await first.delete("bucket/fs/b")
+
+
+async def increment(store: StateStore, key: str, times: int) -> None:
+    """A read-modify-write that loses counts unless every write is a compare-and-swap."""
+    for _ in range(times):
+        await update(store, key, lambda current: {"count": (current or {"count": 0})["count"] + 1}, attempts=1000)
+
+
 async def test_file_store_round_trips_and_keeps_files_private(tmp_path: Path) -> None:
     store = FileStateStore(tmp_path / "state")
     await exercise(store)
@@ -43,6 +83,114 @@ async def test_file_store_round_trips_and_keeps_files_private(tmp_path: Path) ->
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # a second instance (a restarted driver) sees the same documents
     assert await FileStateStore(tmp_path / "state").keys() == ["credentials/fs/acct-1"]
+
+
+@pytest.fixture(params=["memory", "file"])
+def shared_pair(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[StateStore, StateStore]:
+    """Two instances on one store, as two driver pods (or a restarted one) see it."""
+    if request.param == "memory":
+        memory = MemoryStateStore()
+        return memory, memory
+    return FileStateStore(tmp_path / "state"), FileStateStore(tmp_path / "state")
+
+
+async def test_stores_keep_the_conditional_write_contract(shared_pair: tuple[StateStore, StateStore]) -> None:
+    await exercise_conditional_writes(*shared_pair)
+
+
+async def test_concurrent_creates_have_one_winner_whose_document_everyone_gets(
+    shared_pair: tuple[StateStore, StateStore],
+) -> None:
+    outcomes = await asyncio.gather(
+        *(shared_pair[index % 2].create("credentials/s3/u", {"writer": index}) for index in range(16))
+    )
+    winners = [outcome.entry.document for outcome in outcomes if outcome.won]
+    assert len(winners) == 1
+    assert all(outcome.entry.document == winners[0] for outcome in outcomes)
+    assert await shared_pair[0].get("credentials/s3/u") == winners[0]
+
+
+async def test_concurrent_read_modify_writes_lose_no_update(shared_pair: tuple[StateStore, StateStore]) -> None:
+    await asyncio.gather(*(increment(shared_pair[index % 2], "bucket/fs/counter", 10) for index in range(6)))
+    assert await shared_pair[0].get("bucket/fs/counter") == {"count": 60}
+
+
+WORKER = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from pathlib import Path
+    from cosi_driver.core.stores import FileStateStore
+    from tests.test_state_stores import increment
+
+    async def main(directory: str, name: str) -> None:
+        store = FileStateStore(Path(directory))
+        created = await store.create("credentials/s3/raced", {"writer": name})
+        await increment(store, "bucket/fs/counter", 40)
+        print(json.dumps({"won": created.won, "stored": created.entry.document}))
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    """
+)
+
+
+def test_two_processes_on_one_directory_have_one_creator_and_lose_no_update(tmp_path: Path) -> None:
+    """Two driver processes (or a CLI run next to a driver) on one state volume."""
+    root = Path(__file__).resolve().parent.parent
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(tmp_path / "state"), name],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+        for name in ("first", "second")
+    ]
+    results = [json.loads(worker.communicate(timeout=120)[0]) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0]
+    assert sorted(result["won"] for result in results) == [False, True]
+    winner = next(result["stored"] for result in results if result["won"])
+    assert all(result["stored"] == winner for result in results)
+    assert asyncio.run(FileStateStore(tmp_path / "state").get("bucket/fs/counter")) == {"count": 80}
+
+
+async def test_a_corrupt_state_file_is_unavailable_naming_it(tmp_path: Path) -> None:
+    store = FileStateStore(tmp_path / "state")
+    await store.put("bucket/fs/a", {"fingerprint": "f"})
+    (path,) = (tmp_path / "state").iterdir()
+    path.write_text('{"format": 2, "key": "bucket/fs/a", "docu')  # torn by hand or by a broken disk
+    actions: list[Callable[[], Awaitable[Any]]] = [
+        lambda: store.get("bucket/fs/a"),
+        store.keys,
+        lambda: store.create("bucket/fs/a", {}),
+        lambda: store.replace("bucket/fs/a", {}, Version("any")),
+    ]
+    for action in actions:
+        with pytest.raises(Unavailable, match=path.name) as raised:
+            await action()
+        assert "not valid JSON" in str(raised.value)
+    await store.put("bucket/fs/a", {"fingerprint": "repaired"})  # a blind write is how to repair it
+    assert await store.get("bucket/fs/a") == {"fingerprint": "repaired"}
+
+
+async def test_a_state_directory_that_went_away_is_unavailable_not_internal(tmp_path: Path) -> None:
+    store = FileStateStore(tmp_path / "state")
+    (tmp_path / "state").rmdir()  # the volume was unmounted under the driver
+    for action in (lambda: store.put("bucket/fs/a", {}), lambda: store.create("bucket/fs/a", {}), store.keys):
+        with pytest.raises(Unavailable, match="state directory") as raised:
+            await action()
+        assert str(tmp_path / "state") in str(raised.value)
+        assert raised.value.__cause__ is None
+
+
+async def test_a_create_never_overwrites_a_file_it_did_not_expect(tmp_path: Path) -> None:
+    """A writer that takes no lock left a file under the key's name: create refuses to replace it."""
+    store = FileStateStore(tmp_path / "state")
+    await store.put("bucket/fs/a", {"fingerprint": "theirs"})
+    (path,) = (tmp_path / "state").iterdir()
+    outcome = await FileStateStore(tmp_path / "state").create("bucket/fs/a", {"fingerprint": "ours"})
+    assert not outcome.won and outcome.entry.document == {"fingerprint": "theirs"}
+    assert json.loads(path.read_text())["document"] == {"fingerprint": "theirs"}
 
 
 # The keys of the 8 INTERNAL answers of issue 20's fuzz: 128-byte names of multi-byte characters,
@@ -201,3 +349,84 @@ async def test_a_driver_on_the_kubernetes_store_survives_losing_its_disk(
     finally:
         driver.stop()
     assert not (tmp_path / "data" / "buckets" / "bucket-k").exists()
+
+
+# ---- callers: stored credentials and intent records on a shared store -------------------------
+
+
+async def test_two_credential_kits_racing_store_one_key_pair_and_tell_the_loser(
+    shared_pair: tuple[StateStore, StateStore],
+) -> None:
+    """Two driver pods minted a key each for one IAM user: both must return the same one."""
+    kits = [CredentialKit(shared_pair[0]), CredentialKit(shared_pair[1])]
+    minted = [KeyPair("AKFIRST", Secret("first-secret")), KeyPair("AKSECOND", Secret("second-secret"))]
+    outcomes = await asyncio.gather(
+        *(kit.remember("s3", "user-1", keys) for kit, keys in zip(kits, minted, strict=True))
+    )
+    assert sorted(outcome.kept for outcome in outcomes) == [False, True]
+    winner = next(outcome.keys for outcome in outcomes if outcome.kept)
+    assert all(outcome.keys == winner for outcome in outcomes)
+    assert winner in minted
+    for kit in kits:
+        assert await kit.recall("s3", "user-1") == winner
+
+
+async def test_dead_stored_keys_are_replaced_once_and_a_fresh_winner_is_never_overwritten(
+    shared_pair: tuple[StateStore, StateStore],
+) -> None:
+    first, second = CredentialKit(shared_pair[0]), CredentialKit(shared_pair[1])
+    dead = KeyPair("AKDEAD", Secret("deleted-in-iam"))
+    assert (await first.remember("s3", "user-1", dead)).kept
+    # Both pods saw the dead key; the first to store a new one wins, the other yields to it.
+    fresh = await first.remember("s3", "user-1", KeyPair("AKNEW1", Secret("n1")), replacing=dead)
+    late = await second.remember("s3", "user-1", KeyPair("AKNEW2", Secret("n2")), replacing=dead)
+    assert fresh.kept and not late.kept
+    assert late.keys == fresh.keys == KeyPair("AKNEW1", Secret("n1"))
+    # Keys found dead after the record itself was lost: stored as any first keys are.
+    await first.forget("s3", "user-1")
+    again = await second.remember("s3", "user-1", KeyPair("AKNEW3", Secret("n3")), replacing=fresh.keys)
+    assert again.kept and await first.recall("s3", "user-1") == KeyPair("AKNEW3", Secret("n3"))
+
+
+class InterferingStore(MemoryStateStore):
+    """Another writer changes the key just before each of our next ``interfere`` swaps."""
+
+    def __init__(self, interfere: int) -> None:
+        super().__init__()
+        self.interfere = interfere
+        self.swaps = 0
+
+    async def replace(self, key: str, document: dict[str, Any], version: Version) -> Entry | None:
+        self.swaps += 1
+        if self.interfere:
+            self.interfere -= 1
+            await self.put(key, {"fingerprint": "someone-else", "params": {}})
+        return await super().replace(key, document, version)
+
+
+async def test_an_intent_record_is_retried_on_a_concurrent_write_never_lost() -> None:
+    store = InterferingStore(interfere=3)
+    await store.put("bucket/fs/a", {"fingerprint": "old", "params": {}})
+    ledger = Ledger(store)
+    await ledger.record("fs", "a", Intent("mine", {"deletionPolicy": "purge"}))
+    assert await ledger.get("fs", "a") == Intent("mine", {"deletionPolicy": "purge"})
+    assert store.swaps == 4
+
+
+async def test_an_intent_record_that_always_loses_is_unavailable() -> None:
+    store = InterferingStore(interfere=1000)
+    await store.put("bucket/fs/a", {"fingerprint": "old", "params": {}})
+    with pytest.raises(Unavailable, match="bucket/fs/a"):
+        await Ledger(store).record("fs", "a", Intent("mine", {}))
+
+
+async def test_two_ledgers_claiming_one_bucket_agree_on_the_first_intent(
+    shared_pair: tuple[StateStore, StateStore],
+) -> None:
+    ours, theirs = Intent("f-ours", {"deletionPolicy": "retain"}), Intent("f-theirs", {})
+    stood = await asyncio.gather(
+        Ledger(shared_pair[0]).claim("fs", "b", ours), Ledger(shared_pair[1]).claim("fs", "b", theirs)
+    )
+    assert stood[0] == stood[1] in (ours, theirs)
+    assert await Ledger(shared_pair[0]).get("fs", "b") == stood[0]
+    assert await Ledger(shared_pair[1]).claim("fs", "b", stood[0]) == stood[0]  # a retry with the winner: fine

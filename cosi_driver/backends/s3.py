@@ -259,7 +259,7 @@ class S3Backend:
             if recalled is not None and recalled.access_key_id in existing:
                 keys = recalled
             else:
-                keys = await self._rotate(iam, user, existing, lost=recalled is None and bool(existing))
+                keys = await self._rotate(iam, user, existing, recalled, lost=recalled is None and bool(existing))
         credentials = S3Credentials(
             access_key_id=keys.access_key_id,
             secret_access_key=keys.secret_access_key,
@@ -268,19 +268,26 @@ class S3Backend:
         )
         return Granted(account=user, credentials=credentials)
 
-    async def _rotate(self, iam: Any, user: str, existing: list[str], *, lost: bool) -> KeyPair:
-        """A new key for ``user`` replacing every old one; remembered before it is returned."""
+    async def _rotate(
+        self, iam: Any, user: str, existing: list[str], recalled: KeyPair | None, *, lost: bool
+    ) -> KeyPair:
+        """A new key for ``user`` replacing every old one; remembered before it is returned.
+
+        The new key is minted before old ones go: another driver pod may have minted one of them
+        and stored it first, in which case that key is returned and ours deleted.
+        """
         if lost:
             log.warning(
                 "stored secret of an IAM user is missing; rotating its access key",
                 backend=self.context.name,
                 account=user,
             )
-        if existing:
-            await iam_kit.delete_access_keys(iam, user, existing)
         keys = await iam_kit.create_access_key(iam, user)
-        await self.context.credentials.remember(self.context.name, user, keys)
-        return keys
+        remembered = await self.context.credentials.remember(self.context.name, user, keys, replacing=recalled)
+        stale = existing if remembered.kept else [keys.access_key_id]
+        if stale:
+            await iam_kit.delete_access_keys(iam, user, stale)
+        return remembered.keys
 
     def _check_account(self, account: str, bucket: str) -> None:
         if not self._user_name.fullmatch(account) or not account.startswith(

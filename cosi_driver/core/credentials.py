@@ -8,7 +8,9 @@ Grant must return the credentials it returned before. Two ways, one per kind of 
   account). A retry derives the same keys with no state at all; the key version is recorded in
   the account id so a master-key rotation never silently changes old accounts.
 * Storage that generates keys and shows the secret once (IAM ``CreateAccessKey``): keep the
-  secret in the driver's state store and return it on a retry.
+  secret in the driver's state store and return it on a retry. Two driver pods may mint keys
+  for the same account at once; the first to store its keys wins and both return those, so the
+  loser must delete the key it minted (:class:`Remembered` tells it).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.stores import StateStore
+from cosi_driver.core.stores.base import update
 
 MIN_MASTER_KEY_BYTES = 32
 MIN_DISTINCT_CHARACTERS = 10
@@ -38,6 +41,18 @@ class SecretSource(Protocol):
 class KeyPair:
     access_key_id: str
     secret_access_key: Secret
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """The keys stored for an account after ``remember``, and whether they are the ones offered.
+
+    ``kept`` False: another Grant stored its keys first. Return ``keys`` (theirs) and delete the
+    key just minted, which nobody will ever be given.
+    """
+
+    keys: KeyPair
+    kept: bool
 
 
 def master_key_problem(key: Secret) -> str | None:
@@ -91,18 +106,37 @@ class CredentialKit:
     def _key(backend: str, account: str) -> str:
         return f"credentials/{backend}/{account}"
 
+    @staticmethod
+    def _pair(document: dict[str, Any]) -> KeyPair:
+        return KeyPair(document["access_key_id"], Secret(document["secret_access_key"]))
+
     async def recall(self, backend: str, account: str) -> KeyPair | None:
         """The keys stored for an account by an earlier Grant, if any."""
         document = await self._store.get(self._key(backend, account))
-        if not document:
-            return None
-        return KeyPair(document["access_key_id"], Secret(document["secret_access_key"]))
+        return self._pair(document) if document else None
 
-    async def remember(self, backend: str, account: str, keys: KeyPair) -> None:
-        await self._store.put(
-            self._key(backend, account),
-            {"access_key_id": keys.access_key_id, "secret_access_key": keys.secret_access_key.reveal()},
-        )
+    async def remember(
+        self, backend: str, account: str, keys: KeyPair, *, replacing: KeyPair | None = None
+    ) -> Remembered:
+        """Store freshly minted ``keys`` unless another Grant stored its own first.
+
+        With ``replacing`` (stored keys the caller found dead), those are overwritten, but only
+        while they are still what is stored: a concurrent Grant's fresh keys are never replaced.
+        """
+        ours = {"access_key_id": keys.access_key_id, "secret_access_key": keys.secret_access_key.reveal()}
+
+        def decide(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            if current is None:
+                return ours
+            if replacing is not None and current.get("access_key_id") == replacing.access_key_id:
+                return ours
+            return None  # someone else's keys are stored: they stand
+
+        stored = await update(self._store, self._key(backend, account), decide)
+        if stored is None:  # decide never leaves an absent key absent
+            raise RuntimeError("the state store lost a credential record while it was written")
+        kept = stored.get("access_key_id") == keys.access_key_id
+        return Remembered(keys if kept else self._pair(stored), kept)
 
     async def forget(self, backend: str, account: str) -> None:
         await self._store.delete(self._key(backend, account))

@@ -6,6 +6,11 @@ record for it. The intent is recorded *before* the storage call, so a crash betw
 bucket and marking it leaves a record that still claims it. Both name the parameters'
 fingerprint, which is how a retried Create with the same parameters is told apart from a
 conflicting one.
+
+Two driver pods may share the store, so a record is written by compare-and-swap
+(:func:`~cosi_driver.core.stores.base.update`): a write is retried on a concurrent change and
+never lost, and :meth:`Ledger.claim` lets a caller record an intent only if nobody recorded
+another one in the meantime.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cosi_driver.core.stores import StateStore
+from cosi_driver.core.stores.base import update
 
 _PREFIX = "cosi-driver"
 
@@ -55,19 +61,38 @@ class Ledger:
     def _key(backend: str, bucket: str) -> str:
         return f"bucket/{backend}/{bucket}"
 
-    async def get(self, backend: str, bucket: str) -> Intent | None:
-        document = await self._store.get(self._key(backend, bucket))
+    @staticmethod
+    def _intent(document: dict[str, Any] | None) -> Intent | None:
         if not document:
             return None
         return Intent(str(document["fingerprint"]), dict(document.get("params", {})))
 
+    @staticmethod
+    def _document(intent: Intent) -> dict[str, Any]:
+        return {"fingerprint": intent.fingerprint, "params": intent.params, "recorded_at": int(time.time())}
+
+    async def get(self, backend: str, bucket: str) -> Intent | None:
+        return self._intent(await self._store.get(self._key(backend, bucket)))
+
     async def record(self, backend: str, bucket: str, intent: Intent) -> None:
-        document: dict[str, Any] = {
-            "fingerprint": intent.fingerprint,
-            "params": intent.params,
-            "recorded_at": int(time.time()),
-        }
-        await self._store.put(self._key(backend, bucket), document)
+        """Record ``intent`` whatever was recorded before; retried, never lost, on a concurrent write."""
+        document = self._document(intent)
+        await update(self._store, self._key(backend, bucket), lambda _current: document)
+
+    async def claim(self, backend: str, bucket: str, intent: Intent) -> Intent:
+        """Record ``intent`` unless another intent is recorded; the intent that stands afterwards.
+
+        Two pods creating one bucket: the first record wins, and the other learns the winner's
+        fingerprint (equal: the same request, go on; different: a conflicting Create). The
+        driver does not call this yet; it is what a Create on several replicas needs.
+        """
+        document = self._document(intent)
+
+        def decide(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            return document if current is None else None
+
+        stood = self._intent(await update(self._store, self._key(backend, bucket), decide))
+        return intent if stood is None else stood
 
     async def forget(self, backend: str, bucket: str) -> None:
         await self._store.delete(self._key(backend, bucket))

@@ -95,6 +95,9 @@ JSON Schema cannot express fail here, at template time, with the fix.
 {{- $_ := set $entry "default" true -}}
 {{- $defaults = append $defaults $name -}}
 {{- end -}}
+{{- if and (eq $backend.type "filesystem") (gt (int $.Values.replicaCount) 1) -}}
+{{- fail (printf "backends.%s: type filesystem keeps its buckets in one pod's volume; replicaCount must be 1 (it is %d)" $name (int $.Values.replicaCount)) -}}
+{{- end -}}
 {{- if and (eq $backend.type "ceph-rgw") (not $.Values.masterKey.secretKeyRef.name) -}}
 {{- fail (printf "backends.%s: type ceph-rgw derives credentials from the master key; set masterKey.secretKeyRef to a Secret key of at least 32 bytes" $name) -}}
 {{- end -}}
