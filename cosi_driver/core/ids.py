@@ -118,9 +118,9 @@ def check_fits(field: str, encoded: str, limit: int = MAX_STRING_BYTES) -> str:
     size = byte_size(encoded)
     if size > limit:
         raise InvalidArgument(
-            f"{field} is too long: the id made from it ({encoded[:40]!r}...) would be {size} characters, over "
-            f"the {limit} an id may have; shorten {field} (characters other than a-z, 0-9, '.' and '-' take "
-            "two characters per UTF-8 byte in an id)"
+            f"{field} is too long: the id made from it ({encoded[:40]!r}...) would be {size} bytes, over the "
+            f"{limit} bytes an id may have; shorten {field} (characters other than a-z, 0-9, '.' and '-' take "
+            "two bytes per UTF-8 byte in an id)"
         )
     return encoded
 
