@@ -33,20 +33,25 @@ def test_random_names_survive_the_round_trip_in_the_id_alphabet() -> None:
             assert read(encoded) in (bucket, account), (name, encoded)
 
 
-def test_dns_names_are_readable_in_their_ids_and_dots_are_kept() -> None:
+def test_names_of_id_characters_are_readable_in_their_ids_and_dots_are_kept() -> None:
     assert ids.BucketRef("fs", "bucket-1.example.com").encode() == "v2.fs.b.bucket-1.example.com"
-    assert ids.BucketRef("fs", "legacy", existing=True).encode() == "v2.fs.e.legacy"
+    assert ids.BucketRef("fs", "Legacy", existing=True).encode() == "v2.fs.e.Legacy"
     assert ids.AccountRef("rgw", "cosi-ab12", 3).encode() == "v2.rgw.a3.cosi-ab12"
     assert ids.read_bucket_id("v2.fs.b.a.b.c") == ids.BucketRef("fs", "a.b.c")
 
 
+def test_other_names_are_base64_over_the_id_alphabet_and_fit_128_bytes_up_to_about_80() -> None:
+    assert ids.BucketRef("fs", "a_b").encode() == "v2.fs.B.YV9i"
+    assert ids.AccountRef("fs", "a_b", 2).encode() == "v2.fs.A2.YV9i"
+    assert len(ids.BucketRef("filesystem", "桶" * 26).encode()) <= 128  # 78 bytes of UTF-8
+
+
 def test_escaping_is_unambiguous_and_canonical() -> None:
-    assert ids.escape("A") == "EB" and ids.escape("_") == "FP" and ids.escape("ü") == "MDLM"
-    assert ids.unescape("EB") == "A"
-    for second_spelling in ("GB", "CO"):  # "a" and "." escaped although they stand for themselves
-        assert ids.unescape(second_spelling) is None
-    for broken in ("E", "EBE", "PP", "MD", "a_b", ""):  # odd runs, invalid UTF-8, foreign characters, empty
-        assert ids.unescape(broken) is None, broken
+    assert ids.unescape("YV9i", verbatim=False) == "a_b"
+    assert ids.unescape("YWJj", verbatim=False) is None  # "abc" has a verbatim spelling
+    for broken in ("YV9", "Y", "____", "/w", "", "gA"):  # bad length, foreign characters, empty, invalid UTF-8
+        assert ids.unescape(broken, verbatim=False) is None, broken
+    assert ids.read_bucket_id("v2.fs.B.YWJj") is None and ids.read_bucket_id("v2.fs.bb.abc") is None
 
 
 def test_a_2048_character_id_is_read_and_a_longer_one_is_not_ours() -> None:
