@@ -28,6 +28,7 @@ machinery and may change in any release.
 from __future__ import annotations
 
 from cosi_driver.core.backend import (
+    AccessedBucket,
     Backend,
     BackendContext,
     BackendType,
@@ -73,7 +74,6 @@ from cosi_driver.core.params import (
     BOOL,
     COUNT,
     QUANTITY,
-    AccessMode,
     AccessParams,
     BucketParams,
     DeletionPolicy,
@@ -86,11 +86,14 @@ from cosi_driver.core.params import Kind as ParamKind
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.stores import StateStore
 from cosi_driver.core.types import (
+    AccessMode,
+    AddressingStyle,
     AuthenticationType,
     AzureBucketInfo,
     AzureCredentials,
     BucketInfo,
     Credentials,
+    ObjectProtocol,
     S3BucketInfo,
     S3Credentials,
 )
@@ -105,6 +108,7 @@ __all__ = [  # noqa: RUF022 -- grouped by purpose, as an author reads it
     "DeleteBucket",
     "FoundBucket",
     "GrantAccess",
+    "AccessedBucket",
     "Granted",
     "RevokeAccess",
     "BucketInfo",
@@ -114,6 +118,8 @@ __all__ = [  # noqa: RUF022 -- grouped by purpose, as an author reads it
     "S3Credentials",
     "AzureCredentials",
     "AuthenticationType",
+    "ObjectProtocol",
+    "AddressingStyle",
     # Errors: raise these at the backend's edge; each names its gRPC code.
     "CosiError",
     "InvalidArgument",

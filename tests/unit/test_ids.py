@@ -1,7 +1,8 @@
 """Bucket and account ids (cosi_driver.core.ids): the layout the sidecar stores and hands back.
 
-These pin the current ``v1`` layout. Ids already stored in Kubernetes objects must keep reading
-the same way when a new encoding is added, so a new layout gets its own tests beside these.
+These pin the ``v2`` layout the driver issues on both APIs and the ``v1`` layout it issued before:
+ids already stored in Kubernetes objects must keep reading the same way. The escaping of names
+outside the id alphabet is tested in ``test_ids_v2.py``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,15 @@ def test_an_account_id_reads_back_with_its_key_version(backend: str, account: st
 
 
 def test_the_layout_starts_with_the_version_and_the_backend() -> None:
-    assert ids.BucketRef("local", "photos").encode() == "v1/local/photos"
-    assert ids.AccountRef("ceph", "cosi-abc", 3).encode() == "v1/ceph/3/cosi-abc"
-    assert ids.AccountRef("s3", "cosi-abc").encode() == "v1/s3/0/cosi-abc"  # storage-generated keys
+    assert ids.BucketRef("local", "photos").encode() == "v2.local.b.photos"
+    assert ids.BucketRef("local", "photos", existing=True).encode() == "v2.local.e.photos"
+    assert ids.AccountRef("ceph", "cosi-abc", 3).encode() == "v2.ceph.a3.cosi-abc"
+    assert ids.AccountRef("s3", "cosi-abc").encode() == "v2.s3.a0.cosi-abc"  # storage-generated keys
+
+
+def test_ids_issued_in_the_v1_layout_still_read() -> None:
+    assert ids.read_bucket_id("v1/local/photos") == ids.BucketRef("local", "photos")
+    assert ids.read_account_id("v1/ceph/3/cosi-abc") == ids.AccountRef("ceph", "cosi-abc", 3)
 
 
 @given(st.text())
@@ -47,7 +54,7 @@ def test_reading_any_string_never_raises(value: str) -> None:
     bucket = ids.read_bucket_id(value)
     account = ids.read_account_id(value)
     if bucket is not None:
-        assert bucket.encode() == value
+        assert ids.read_bucket_id(bucket.encode()) == bucket
     if account is not None:
         assert ids.read_account_id(account.encode()) == account
 
@@ -59,7 +66,13 @@ def test_reading_any_string_never_raises(value: str) -> None:
         "photos",
         "v1/local",  # no bucket part
         "v1/local/",  # empty bucket
-        "v2/local/photos",  # another layout version
+        "v3.local.b.photos",  # a layout this driver does not know
+        "v2/local/photos",
+        "v2.local.photos",  # no kind letter
+        "v2.local.x.photos",  # unknown kind
+        "v2.Local.b.photos",
+        "v2.local.b.",  # empty name
+        "v2.local.b." + "a" * ids.MAX_ID_CHARS,  # over 2048 characters
         "V1/local/photos",
         "v1/Local/photos",  # backend names are lowercase
         "v1/-local/photos",
@@ -73,7 +86,7 @@ def test_ids_this_driver_cannot_have_issued_are_not_bucket_ids(value: str) -> No
     assert ids.read_bucket_id(value) is None
     with pytest.raises(InvalidArgument, match="bucket_id") as raised:
         ids.parse_bucket_id(value)
-    assert "v1/<backend>/<bucket>" in raised.value.message
+    assert "v2.<backend>.b.<bucket>" in raised.value.message
 
 
 @pytest.mark.parametrize(
@@ -86,6 +99,10 @@ def test_ids_this_driver_cannot_have_issued_are_not_bucket_ids(value: str) -> No
         "v1/local/0/",
         "v2/local/0/acct",
         "v1/LOCAL/0/acct",
+        "v2.local.b.acct",  # a bucket id
+        "v2.local.a.acct",  # no key version
+        "v2.local.a01.acct",  # not canonical
+        "v2.local.a-1.acct",
     ],
 )
 def test_ids_this_driver_cannot_have_issued_are_not_account_ids(value: str) -> None:
@@ -105,7 +122,7 @@ def test_a_slash_in_the_bucket_name_stays_in_the_bucket_part() -> None:
 
 
 def test_an_id_may_take_exactly_the_request_field_limit() -> None:
-    encoded = ids.BucketRef("local", "b" * (MAX_STRING_BYTES - len("v1/local/"))).encode()
+    encoded = ids.BucketRef("local", "b" * (MAX_STRING_BYTES - len("v2.local.b."))).encode()
     assert ids.check_fits("name", encoded) == encoded
 
 
@@ -115,9 +132,9 @@ def test_an_id_over_the_limit_is_refused_with_the_bytes_to_cut() -> None:
     with pytest.raises(InvalidArgument) as raised:
         ids.check_fits("name", encoded)
     message = raised.value.message
-    excess = len(encoded.encode()) - MAX_STRING_BYTES
     assert message.startswith("name is too long")
-    assert f"shorten name by {excess} bytes" in message
+    assert f"would be {len(encoded.encode())} bytes, over the {MAX_STRING_BYTES} bytes" in message
+    assert "shorten name" in message
 
 
 @given(backend=backend_names, bucket=names)
