@@ -40,7 +40,7 @@ from cosi_driver.core.backend import (
     RevokeAccess,
 )
 from cosi_driver.core.errors import BucketNotEmpty, InvalidArgument, Unavailable
-from cosi_driver.core.files import atomic_write_json, ensure_private_dir, read_json, remove_file
+from cosi_driver.core.files import atomic_write_json, create_json, ensure_private_dir, read_json, remove_file
 from cosi_driver.core.options import PATH, STRING, option
 from cosi_driver.core.params import AccessParams, BucketParams
 from cosi_driver.core.secret import Secret
@@ -160,14 +160,19 @@ class FilesystemBackend:
         with self._storage(f"grant access to bucket(s) {', '.join(map(repr, modes))}"):
             record = read_json(path)
             if not isinstance(record, dict):
-                record = {
+                fresh = {
                     "name": request.name,
                     "buckets": modes,
                     "access_key_id": "FS" + secrets.token_hex(9).upper(),
                     "secret_access_key": secrets.token_hex(20),
                 }
-                await asyncio.to_thread(atomic_write_json, path, record)
-            elif _granted_modes(record) != modes:
+                # First writer wins: another driver (a replica during a leader handover) may be
+                # granting the same access now, and its keys may already be in a Secret.
+                created = await asyncio.to_thread(create_json, path, fresh)
+                record = fresh if created else read_json(path)
+            if not isinstance(record, dict):
+                raise Unavailable(f"the account record of {request.name!r} vanished while it was granted; retry")
+            if _granted_modes(record) != modes:
                 # The BucketAccessClass changed between v1alpha1 retries (the core refuses a changed
                 # v1alpha2 grant before it gets here): apply the new modes, keep the keys.
                 record = {key: value for key, value in record.items() if key not in ("bucket", "mode")}

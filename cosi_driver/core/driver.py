@@ -157,7 +157,15 @@ class Driver:
                         f"bucket {name!r} already exists with different parameters; a bucket's parameters "
                         "cannot change. Create a new claim with the new BucketClass instead"
                     )
-            if recorded != intent:
+            if recorded is None:
+                # First writer wins: another replica may be creating this bucket at the same moment.
+                stood = await self._ledger.claim(route.name, name, intent)
+                if stood.fingerprint != intent.fingerprint:
+                    raise AlreadyExists(
+                        f"bucket {name!r} is being created with different parameters by another request; a "
+                        "bucket's parameters cannot change. Create a new claim with the new BucketClass instead"
+                    )
+            elif recorded != intent:
                 await self._ledger.record(route.name, name, intent)
             mark = Claim(self.name, intent.fingerprint).encode()
             request = CreateBucket(name=name, params=parsed, mark=mark)

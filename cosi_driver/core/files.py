@@ -47,7 +47,41 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def atomic_write_json(path: Path, document: Any, mode: int = 0o600) -> None:
-    atomic_write_bytes(path, json.dumps(document, sort_keys=True, indent=1).encode(), mode)
+    atomic_write_bytes(path, _json_bytes(document), mode)
+
+
+def create_bytes(path: Path, data: bytes, mode: int = 0o600) -> bool:
+    """Write ``data`` to ``path`` only if no file has that name; False when one had (first writer wins).
+
+    The content is written and fsynced under a temporary name and then hard-linked into place: a
+    link never replaces an existing file, so two processes creating one path at once cannot both
+    win, and a reader never sees a partial file.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=_tmp_prefix(path.name), suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp_name, path)
+        except FileExistsError:
+            return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+    fsync_dir(path.parent)
+    return True
+
+
+def create_json(path: Path, document: Any, mode: int = 0o600) -> bool:
+    """:func:`create_bytes` for a JSON document."""
+    return create_bytes(path, _json_bytes(document), mode)
+
+
+def _json_bytes(document: Any) -> bytes:
+    return json.dumps(document, sort_keys=True, indent=1).encode()
 
 
 def read_json(path: Path) -> Any | None:

@@ -83,8 +83,7 @@ class Ledger:
         """Record ``intent`` unless another intent is recorded; the intent that stands afterwards.
 
         Two pods creating one bucket: the first record wins, and the other learns the winner's
-        fingerprint (equal: the same request, go on; different: a conflicting Create). The
-        driver does not call this yet; it is what a Create on several replicas needs.
+        fingerprint (equal: the same request, go on; different: a conflicting Create).
         """
         document = self._document(intent)
 

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,13 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from cosi_driver.core.errors import Unavailable
-from cosi_driver.core.files import NAME_MAX, atomic_write_bytes, ensure_private_dir, fsync_dir, remove_file
+from cosi_driver.core.files import (
+    NAME_MAX,
+    atomic_write_bytes,
+    create_bytes,
+    ensure_private_dir,
+    remove_file,
+)
 from cosi_driver.core.options import PATH, option
 from cosi_driver.core.stores.base import Created, Entry, Version
 
@@ -150,7 +155,7 @@ class FileStateStore:
             if existing is not None:
                 return Created(False, existing)
             raw = _wrap(key, document)
-            if not _link_new(self.directory / digest_name(key), raw):
+            if not create_bytes(self.directory / digest_name(key), raw):
                 # A file under the name that is not this key's document (another writer that
                 # takes no lock): never overwritten by a create.
                 existing = self._read(key)
@@ -214,23 +219,3 @@ def _wrap(key: str, document: dict[str, Any]) -> bytes:
 
 def _version(raw: bytes) -> Version:
     return Version(hashlib.sha256(raw).hexdigest()[:32])
-
-
-def _link_new(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` only if no file has that name (a hard link never replaces); durable."""
-    fd, tmp_name = tempfile.mkstemp(prefix=".new.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp_name, path)
-        except FileExistsError:
-            return False
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-    fsync_dir(path.parent)
-    return True
