@@ -48,11 +48,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _api_adapters() -> list[ApiAdapter]:
-    """The COSI API versions this driver serves (imported here: ``--help`` must not load the stubs)."""
-    from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
+def _api_adapters(versions: tuple[str, ...]) -> list[ApiAdapter]:
+    """The adapters of the COSI API versions COSI_DRIVER_APIS names, all on one socket.
 
-    return [v1alpha1.ADAPTER]
+    Imported here: ``--help`` must not load the stubs.
+    """
+    import importlib
+
+    return [importlib.import_module(f"cosi_driver.spec.{version}.servicer").ADAPTER for version in versions]
 
 
 async def serve(overrides: dict[str, str], *, span_exporter: Any = None) -> int:
@@ -96,7 +99,7 @@ async def serve(overrides: dict[str, str], *, span_exporter: Any = None) -> int:
     server = CosiServer(
         driver,
         spec,
-        _api_adapters(),
+        _api_adapters(settings.apis),
         ServerOptions(
             grace_seconds=settings.shutdown_grace,
             interceptors=telemetry.interceptors,
@@ -123,6 +126,7 @@ async def serve(overrides: dict[str, str], *, span_exporter: Any = None) -> int:
         version=__version__,
         driver_name=settings.driver_name,
         endpoint=spec.address,
+        apis=list(settings.apis),
         socket_mode=f"{spec.mode:04o}",
         socket_uid=os.geteuid() if spec.uid is None else spec.uid,
         socket_gid=os.getegid() if spec.gid is None else spec.gid,
