@@ -41,6 +41,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="driver endpoint: unix:///path.sock (host:port also works, for test drivers) "
         f"(default: $COSI_ENDPOINT or {DEFAULT_ENDPOINT})",
     )
+    parser.add_argument(
+        "--api",
+        choices=("v1alpha1", "v1alpha2", "both"),
+        default="v1alpha1",
+        help="which COSI API's rules to check (default v1alpha1); both: one report for a driver serving both",
+    )
     params = parser.add_argument_group("the classes under test")
     params.add_argument(
         "--bucket-param",
@@ -138,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         prefix=args.name_prefix,
         focus=tuple(args.focus),
         skip=tuple(args.skip),
+        apis=("v1alpha1", "v1alpha2") if args.api == "both" else (args.api,),
     )
     if args.list:
         chosen = {check.name for check in selected(options)}

@@ -21,7 +21,7 @@ COMMANDS = {
     "bootstrap": ("cosi_driver.cli.bootstrap", "generate a new driver project that uses cosi-driver as a library"),
     "emulate": (
         "cosi_driver.cli.emulate",
-        "replay the v0.2.2 sidecar's calls for a claim and an access; report what users see",
+        "replay the v0.2.2 (or --api v1alpha2) sidecar's calls for a claim and an access; report what users see",
     ),
     "conformance": (
         "cosi_driver.cli.conformance",
