@@ -204,7 +204,9 @@ def test_the_pod_pairs_the_driver_with_the_upstream_sidecar_over_a_shared_socket
         assert [e["name"] for e in sidecar["env"]] == ["COSI_ENDPOINT", "POD_NAMESPACE"]
     else:
         expected_sidecar = (
-            f"registry.k8s.io/sig-storage/objectstorage-sidecar@{DIGEST}" if "s3-kubernetes" in source else SIDECAR_IMAGE
+            f"registry.k8s.io/sig-storage/objectstorage-sidecar@{DIGEST}"
+            if "s3-kubernetes" in source
+            else SIDECAR_IMAGE
         )
         assert sidecar["image"] == expected_sidecar
         assert f"--driver-addr={endpoint}" in sidecar["args"]

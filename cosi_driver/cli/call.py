@@ -138,6 +138,7 @@ def _v1alpha1_request(args: argparse.Namespace, channel: Any) -> tuple[Any, Any]
 
     identity, provisioner = pb_grpc.IdentityStub(channel), pb_grpc.ProvisionerStub(channel)
     params = dict(getattr(args, "param", []))
+    request: Any
     if args.rpc == "info":
         return identity.DriverGetInfo, pb.DriverGetInfoRequest()
     if args.rpc == "create-bucket":
@@ -171,14 +172,17 @@ def _v1alpha2_request(args: argparse.Namespace, channel: Any) -> tuple[Any, Any]
     identity, provisioner = pb_grpc.IdentityStub(channel), pb_grpc.ProvisionerStub(channel)
     params = dict(getattr(args, "param", []))
     given = getattr(args, "protocol", [])  # a list on Create/GetExisting, one name on Grant/Revoke
-    known = [name for name in pb.ObjectProtocol.Type.keys() if name != "UNKNOWN"]
+    known = [name for name in pb.ObjectProtocol.Type.DESCRIPTOR.values_by_name if name != "UNKNOWN"]
     for name in given if isinstance(given, list) else [given]:
         if name not in known:
             raise UsageError(f"unknown protocol {name!r}; choose from {', '.join(known)}")
+    request: Any
     if args.rpc == "info":
         return identity.DriverGetInfo, pb.DriverGetInfoRequest()
     if args.rpc == "create-bucket":
-        request = pb.DriverCreateBucketRequest(name=args.name, protocols=protocol_list(args.protocol), parameters=params)
+        request = pb.DriverCreateBucketRequest(
+            name=args.name, protocols=protocol_list(args.protocol), parameters=params
+        )
         return provisioner.DriverCreateBucket, request
     if args.rpc == "get-existing-bucket":
         request = pb.DriverGetExistingBucketRequest(
@@ -194,11 +198,13 @@ def _v1alpha2_request(args: argparse.Namespace, channel: Any) -> tuple[Any, Any]
             raise UsageError(f"v1alpha2 --auth-type is {' or '.join(V1ALPHA2_AUTH)}")
         if not args.bucket:
             raise UsageError("v1alpha2 grant-access needs at least one --bucket ID=MODE")
-        modes = [mode for mode in pb.AccessMode.Mode.keys() if mode != "UNKNOWN"]
+        modes = [mode for mode in pb.AccessMode.Mode.DESCRIPTOR.values_by_name if mode != "UNKNOWN"]
         bad = [mode for _, mode in args.bucket if mode not in modes]
         if bad:
             raise UsageError(f"unknown access mode {bad[0]!r}; choose from {', '.join(modes)}")
-        request = grant_request(name, list(args.bucket), args.protocol, auth, args.service_account, params)
+        request = grant_request(
+            name, list(args.bucket), args.protocol, auth, service_account=args.service_account, params=params
+        )
         return provisioner.DriverGrantBucketAccess, request
     (account_id,) = _exactly(args.ids, 1, "ACCOUNT_ID (the buckets go in --bucket ID)")
     return provisioner.DriverRevokeBucketAccess, revoke_request(

@@ -105,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
         )
-        print(json.dumps(record.to_json(args.show_secrets), indent=2) if args.json else record.to_text(args.show_secrets))
+        print(
+            json.dumps(record.to_json(args.show_secrets), indent=2) if args.json else record.to_text(args.show_secrets)
+        )
         return 0 if record.ok else 1
     options = EmulatorOptions(
         endpoint=args.endpoint,

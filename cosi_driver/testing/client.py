@@ -102,11 +102,19 @@ class V1Alpha2Client:
         **params: str,
     ) -> Any:
         return await self.provisioner.DriverGrantBucketAccess(
-            grant_request(account_name, buckets, protocol, authentication, service_account, params)
+            grant_request(
+                account_name, buckets, protocol, authentication, service_account=service_account, params=params
+            )
         )
 
     async def revoke(
-        self, account_id: str, bucket_ids: list[str], *, protocol: str = "S3", authentication: str = "KEY", **params: str
+        self,
+        account_id: str,
+        bucket_ids: list[str],
+        *,
+        protocol: str = "S3",
+        authentication: str = "KEY",
+        **params: str,
     ) -> None:
         await self.provisioner.DriverRevokeBucketAccess(
             revoke_request(account_id, bucket_ids, protocol, authentication, params)
@@ -115,7 +123,7 @@ class V1Alpha2Client:
 
 def protocol_list(names: tuple[str, ...] | list[str]) -> list[Any]:
     """``("S3",)`` as the repeated ``ObjectProtocol`` field."""
-    return [pb2.ObjectProtocol(type=pb2.ObjectProtocol.Type.Value(name)) for name in names]
+    return [pb2.ObjectProtocol(type=name) for name in names]
 
 
 def grant_request(
@@ -123,19 +131,20 @@ def grant_request(
     buckets: list[tuple[str, str]],
     protocol: str = "S3",
     authentication: str = "KEY",
+    *,
     service_account: str = "",
     params: dict[str, str] | None = None,
 ) -> Any:
     """A v1alpha2 Grant request; ``buckets`` pairs a bucket_id with a mode name such as ``READ_ONLY``."""
     return pb2.DriverGrantBucketAccessRequest(
         account_name=account_name,
-        protocol=pb2.ObjectProtocol(type=pb2.ObjectProtocol.Type.Value(protocol)),
-        authentication_type=pb2.AuthenticationType(type=pb2.AuthenticationType.Type.Value(authentication)),
+        protocol=pb2.ObjectProtocol(type=protocol),
+        authentication_type=pb2.AuthenticationType(type=authentication),
         service_account_name=service_account,
         parameters=params or {},
         buckets=[
             pb2.DriverGrantBucketAccessRequest.AccessedBucket(
-                bucket_id=bucket_id, access_mode=pb2.AccessMode(mode=pb2.AccessMode.Mode.Value(mode))
+                bucket_id=bucket_id, access_mode=pb2.AccessMode(mode=mode)
             )
             for bucket_id, mode in buckets
         ],
@@ -151,8 +160,8 @@ def revoke_request(
 ) -> Any:
     return pb2.DriverRevokeBucketAccessRequest(
         account_id=account_id,
-        protocol=pb2.ObjectProtocol(type=pb2.ObjectProtocol.Type.Value(protocol)),
-        authentication_type=pb2.AuthenticationType(type=pb2.AuthenticationType.Type.Value(authentication)),
+        protocol=pb2.ObjectProtocol(type=protocol),
+        authentication_type=pb2.AuthenticationType(type=authentication),
         parameters=params or {},
         buckets=[pb2.DriverRevokeBucketAccessRequest.AccessedBucket(bucket_id=bucket_id) for bucket_id in bucket_ids],
     )

@@ -7,7 +7,7 @@ recovery interceptor, the one place that maps them to gRPC status codes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from cosi_driver.core.types import (
     S3BucketInfo,
     S3Credentials,
 )
+from cosi_driver.core.validation import V1ALPHA2
 from cosi_driver.spec.v1alpha2 import cosi_pb2 as pb
 from cosi_driver.spec.v1alpha2 import cosi_pb2_grpc as pb_grpc
 
@@ -48,12 +49,12 @@ _AUTH_TYPES = {
 _STYLES = {AddressingStyle.PATH: pb.S3AddressingStyle.PATH, AddressingStyle.VIRTUAL: pb.S3AddressingStyle.VIRTUAL}
 
 
-def _wire_value(field: str, value: int, table: dict[int, Any], enum: Any) -> Any:
+def _wire_value(field: str, value: int, table: Mapping[Any, Any], enum: Any) -> Any:
     """A wire enum as its core value; UNKNOWN (unset) or a number this proto does not know is the
     caller's mistake, named by field, since the core cannot be handed a value it has no word for."""
     if value in table:
         return table[value]
-    known = ", ".join(name for name in enum.keys() if name != "UNKNOWN")
+    known = ", ".join(name for name in enum.DESCRIPTOR.values_by_name if name != "UNKNOWN")
     shown = enum.Name(value) if value in enum.values() else str(value)
     raise InvalidArgument(f"{field} is {shown}; it must be one of {known}")
 
@@ -118,7 +119,7 @@ class ProvisionerServicer(pb_grpc.ProvisionerServicer):  # type: ignore[misc]
         self, request: pb.DriverCreateBucketRequest, context: Any
     ) -> pb.DriverCreateBucketResponse:
         bucket = await self._driver.create_bucket(
-            request.name, dict(request.parameters), protocols=protocols_from_pb("protocols", request.protocols)
+            request.name, dict(request.parameters), protocols_from_pb("protocols", request.protocols), rules=V1ALPHA2
         )
         return pb.DriverCreateBucketResponse(bucket_id=bucket.bucket_id, protocols=bucket_info_to_pb(bucket.info))
 
@@ -128,14 +129,15 @@ class ProvisionerServicer(pb_grpc.ProvisionerServicer):  # type: ignore[misc]
         bucket = await self._driver.get_existing_bucket(
             request.existing_bucket_id,
             dict(request.parameters),
-            protocols=protocols_from_pb("protocols", request.protocols),
+            protocols_from_pb("protocols", request.protocols),
+            rules=V1ALPHA2,
         )
         return pb.DriverGetExistingBucketResponse(bucket_id=bucket.bucket_id, protocols=bucket_info_to_pb(bucket.info))
 
     async def DriverDeleteBucket(
         self, request: pb.DriverDeleteBucketRequest, context: Any
     ) -> pb.DriverDeleteBucketResponse:
-        await self._driver.delete_bucket(request.bucket_id, dict(request.parameters))
+        await self._driver.delete_bucket(request.bucket_id, dict(request.parameters), rules=V1ALPHA2)
         return pb.DriverDeleteBucketResponse()
 
     async def DriverGrantBucketAccess(
@@ -148,18 +150,15 @@ class ProvisionerServicer(pb_grpc.ProvisionerServicer):  # type: ignore[misc]
             )
             for index, item in enumerate(request.buckets)
         ]
-        access = await self._driver.grant_buckets(
+        access = await self._driver.grant_access(
             request.account_name,
             buckets,
-            protocol=_wire_value("protocol.type", request.protocol.type, _PROTOCOLS, pb.ObjectProtocol.Type),
-            authentication_type=_wire_value(
-                "authentication_type.type",
-                request.authentication_type.type,
-                _AUTH_TYPES,
-                pb.AuthenticationType.Type,
+            _wire_value(
+                "authentication_type.type", request.authentication_type.type, _AUTH_TYPES, pb.AuthenticationType.Type
             ),
-            service_account=request.service_account_name,
-            parameters=dict(request.parameters),
+            dict(request.parameters),
+            _wire_value("protocol.type", request.protocol.type, _PROTOCOLS, pb.ObjectProtocol.Type),
+            rules=V1ALPHA2,
         )
         return pb.DriverGrantBucketAccessResponse(
             account_id=access.account_id,
@@ -175,7 +174,9 @@ class ProvisionerServicer(pb_grpc.ProvisionerServicer):  # type: ignore[misc]
     async def DriverRevokeBucketAccess(
         self, request: pb.DriverRevokeBucketAccessRequest, context: Any
     ) -> pb.DriverRevokeBucketAccessResponse:
-        await self._driver.revoke_buckets(request.account_id, [item.bucket_id for item in request.buckets])
+        await self._driver.revoke_access(
+            request.account_id, [item.bucket_id for item in request.buckets], rules=V1ALPHA2
+        )
         return pb.DriverRevokeBucketAccessResponse()
 
 

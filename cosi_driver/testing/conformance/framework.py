@@ -218,7 +218,9 @@ class Session:
         service_account: str = "",
     ) -> Awaitable[Any]:
         chosen = dict(self.options.access_params if params is None else params)
-        request = v2.grant_request(name, buckets, protocol, authentication, service_account, chosen)
+        request = v2.grant_request(
+            name, buckets, protocol, authentication, service_account=service_account, params=chosen
+        )
         return self._call(self.provisioner2.DriverGrantBucketAccess, request)
 
     def revoke2_request(self, account_id: str, bucket_ids: tuple[str, ...] | list[str]) -> Awaitable[Any]:

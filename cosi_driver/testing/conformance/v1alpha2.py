@@ -31,7 +31,9 @@ def check_id2(field: str, value: str, session: Session) -> None:
     session.shared.setdefault("v2_ids", []).append((field, value))
     if not _ID.fullmatch(value):
         shown = value if len(value) <= 80 else value[:80] + "..."
-        raise CheckFailed(f"{field} {shown!r} ({len(value)} characters) breaks v1alpha2's rule: 1-2048 of [A-Za-z0-9.-]")
+        raise CheckFailed(
+            f"{field} {shown!r} ({len(value)} characters) breaks v1alpha2's rule: 1-2048 of [A-Za-z0-9.-]"
+        )
 
 
 def s3_problems(where: str, info: Any) -> list[str]:
@@ -145,7 +147,7 @@ async def create_protocols(session: Session) -> str:
     session.track_bucket2(answer, session.options.bucket_params)
     if not answer.ok:
         raise CheckFailed(f"Create with protocols {supported} (all supported) answered {answer.describe()}")
-    lacking = [p for p in pb2.ObjectProtocol.Type.keys() if p not in supported and p != "UNKNOWN"]
+    lacking = [p for p in pb2.ObjectProtocol.Type.DESCRIPTOR.values_by_name if p not in supported and p != "UNKNOWN"]
     if not lacking:
         return f"{', '.join(supported)} accepted; the driver serves every protocol"
     other = session.new_name("v2")
@@ -171,7 +173,12 @@ async def create_conflict(session: Session) -> str:
     return params_text(alt)
 
 
-@check("v2.grant.ok", "a v1alpha2 KEY grant over one bucket answers what the sidecar checks", requires=("v2.create.ok",), api=API)
+@check(
+    "v2.grant.ok",
+    "a v1alpha2 KEY grant over one bucket answers what the sidecar checks",
+    requires=("v2.create.ok",),
+    api=API,
+)
 async def grant_ok(session: Session) -> str:
     _, created = session.shared["v2_create"]
     name, response = await grant2(session, [(created.bucket_id, "READ_WRITE")])
@@ -187,7 +194,9 @@ async def grant_idempotent(session: Session) -> None:
     if not answer.ok:
         raise CheckFailed(f"a repeated grant answered {answer.describe()}")
     if answer.response.account_id != first.account_id:
-        raise CheckFailed(f"a repeated grant answered account {answer.response.account_id!r}, first {first.account_id!r}")
+        raise CheckFailed(
+            f"a repeated grant answered account {answer.response.account_id!r}, first {first.account_id!r}"
+        )
     if answer.response.credentials != first.credentials:
         raise CheckFailed("a repeated grant answered other keys; the Secret of the first must keep working")
 
@@ -304,14 +313,22 @@ async def revoke_ok(session: Session) -> None:
 @check("v2.delete.ok", "Delete answers OK, and a repeat OK or NOT_FOUND", requires=("v2.create.ok",), api=API)
 async def delete_ok(session: Session) -> None:
     _, response = await create2(session)
-    for attempt, allowed in (("Delete", (grpc.StatusCode.OK,)), ("a repeated Delete", (grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND))):
+    for attempt, allowed in (
+        ("Delete", (grpc.StatusCode.OK,)),
+        ("a repeated Delete", (grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND)),
+    ):
         answer = await session.answer(session.delete2_request(response.bucket_id))
         if answer.code not in allowed:
             raise CheckFailed(f"{attempt} of {response.bucket_id!r} answered {answer.describe()}")
     session.buckets2.pop(response.bucket_id, None)
 
 
-@check("v2.ids", "every id the run was given keeps to [A-Za-z0-9.-], 1-2048 characters", requires=("v2.create.ok",), api=API)
+@check(
+    "v2.ids",
+    "every id the run was given keeps to [A-Za-z0-9.-], 1-2048 characters",
+    requires=("v2.create.ok",),
+    api=API,
+)
 async def ids(session: Session) -> str:
     seen = session.shared.get("v2_ids", [])
     bad = [f"{field} {value[:60]!r}" for field, value in seen if not _ID.fullmatch(value)]

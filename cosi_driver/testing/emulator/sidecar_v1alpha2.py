@@ -95,7 +95,9 @@ class V1Alpha2Emulator:
             response, code, message = None, error.code(), error.details() or ""
         except TimeoutError:
             response, code, message = None, grpc.StatusCode.DEADLINE_EXCEEDED, "no answer (the sidecar would hang)"
-        self.record.calls.append(Call(time.monotonic() - self._started, rpc, subject, attempt, code.name, message, note))
+        self.record.calls.append(
+            Call(time.monotonic() - self._started, rpc, subject, attempt, code.name, message, note)
+        )
         return code, response, message
 
     async def _reconcile(
@@ -129,9 +131,13 @@ class V1Alpha2Emulator:
         raise _Stop
 
     async def _start(self) -> None:
-        code, response, message = await self._call("DriverGetInfo", "sidecar start-up", 1, self._identity.DriverGetInfo(pb.DriverGetInfoRequest()))
+        code, response, message = await self._call(
+            "DriverGetInfo", "sidecar start-up", 1, self._identity.DriverGetInfo(pb.DriverGetInfoRequest())
+        )
         if code is not grpc.StatusCode.OK:
-            self.record.problems.append(Problem("crashed", f"DriverGetInfo failed ({code.name}: {message}); the sidecar exits"))
+            self.record.problems.append(
+                Problem("crashed", f"DriverGetInfo failed ({code.name}: {message}); the sidecar exits")
+            )
             raise _Stop
         self.record.driver_name = response.name
         protocols = [pb.ObjectProtocol.Type.Name(item.type) for item in response.supported_protocols]
@@ -145,7 +151,7 @@ class V1Alpha2Emulator:
             raise _Stop
 
     async def _create(self, name: str) -> str:
-        def make() -> Awaitable[Any]:
+        def make() -> Any:
             return self._provisioner.DriverCreateBucket(
                 pb.DriverCreateBucketRequest(
                     name=name,
@@ -177,7 +183,7 @@ class V1Alpha2Emulator:
             params=dict(self.options.access_params),
         )
 
-        def make() -> Awaitable[Any]:
+        def make() -> Any:
             return self._provisioner.DriverGrantBucketAccess(request)
 
         def validate(response: Any) -> str | None:
@@ -188,7 +194,9 @@ class V1Alpha2Emulator:
         for _ in range(self.options.duplicate_grants):
             code, again, _ = await self._call("DriverGrantBucketAccess", self.account_name, 1, make(), "duplicate")
             if code is not grpc.StatusCode.OK or again.account_id != first.account_id:
-                self.record.problems.append(Problem("stale-secret", f"a repeated grant answered {code.name} or another account"))
+                self.record.problems.append(
+                    Problem("stale-secret", f"a repeated grant answered {code.name} or another account")
+                )
             elif again.credentials != first.credentials:
                 self.record.problems.append(Problem("stale-secret", "a repeated grant answered other keys"))
         return first
@@ -215,14 +223,20 @@ class V1Alpha2Emulator:
         if self.grant is not None:
             request = client.revoke_request(self.grant.account_id, self.bucket_ids, self.options.protocol)
             code, _, message = await self._call(
-                "DriverRevokeBucketAccess", self.account_name, 1, self._provisioner.DriverRevokeBucketAccess(request), note
+                "DriverRevokeBucketAccess",
+                self.account_name,
+                1,
+                self._provisioner.DriverRevokeBucketAccess(request),
+                note,
             )
             self.record.after_delete["revoke"] = code.name + (f": {message}" if message else "")
             if code is not grpc.StatusCode.OK:
                 self.record.problems.append(Problem("leaked", f"Revoke answered {code.name}: {message}"))
         for name, bucket_id in zip(self.claims, self.bucket_ids, strict=False):
             delete = pb.DriverDeleteBucketRequest(bucket_id=bucket_id, parameters=dict(self.options.bucket_params))
-            code, _, message = await self._call("DriverDeleteBucket", name, 1, self._provisioner.DriverDeleteBucket(delete), note)
+            code, _, message = await self._call(
+                "DriverDeleteBucket", name, 1, self._provisioner.DriverDeleteBucket(delete), note
+            )
             self.record.after_delete[f"delete {name}"] = code.name + (f": {message}" if message else "")
 
 
