@@ -112,7 +112,11 @@ def conformance(endpoint: str, *flags: str, timeout: float = 300) -> tuple[int, 
 
 
 def not_passed(report: dict[str, Any]) -> dict[str, str]:
-    return {check["name"]: f"{check['outcome']}: {check['reason']}" for check in report["checks"] if check["outcome"] != "PASS"}
+    return {
+        check["name"]: f"{check['outcome']}: {check['reason']}"
+        for check in report["checks"]
+        if check["outcome"] != "PASS"
+    }
 
 
 def test_serve_answers_both_apis_and_passes_both_rule_sets_on_one_socket(workdir: Path) -> None:
@@ -177,16 +181,50 @@ async def test_call_v1alpha2_walks_a_multi_bucket_lifecycle(clients: Any) -> Non
 
 async def test_emulate_v1alpha2_shows_one_secret_per_claim(clients: Any) -> None:
     _, new = clients
-    result = await to_thread(
-        lambda: run_cli("emulate", "--endpoint", new.endpoint, "--api", "v1alpha2", "--json",
-                        "--mode", "READ_WRITE", "--mode", "READ_ONLY", "--max-backoff", "0.05")  # fmt: skip
-    )
+    flags = ("--api", "v1alpha2", "--json", "--mode", "READ_WRITE", "--mode", "READ_ONLY", "--max-backoff", "0.05")
+    result = await to_thread(lambda: run_cli("emulate", "--endpoint", new.endpoint, *flags))
     report = json.loads(result.stdout)
     assert report["problems"] == [] and result.returncode == 0
     assert len(report["secrets"]) == 2
+    expected = {"PROTOCOL", "S3_BUCKET_ID", "S3_ENDPOINT", "S3_REGION", "S3_ADDRESSING_STYLE", "S3_ACCESS_KEY_ID",
+                "S3_ACCESS_SECRET_KEY"}  # fmt: skip
     for data in report["secrets"].values():
-        assert set(data) == {"COSI_PROTOCOL", "COSI_S3_BUCKET_ID", "COSI_S3_ENDPOINT", "COSI_S3_REGION",
-                             "COSI_S3_ADDRESSING_STYLE", "COSI_S3_ACCESS_KEY_ID", "COSI_S3_ACCESS_SECRET_KEY"}  # fmt: skip
+        assert set(data) == {f"COSI_{key}" for key in expected}
         assert data["COSI_S3_ACCESS_SECRET_KEY"] == "***" and data["COSI_S3_BUCKET_ID"].startswith("bc-")
     keys = {data["COSI_S3_ACCESS_KEY_ID"] for data in report["secrets"].values()}
     assert len(keys) == 1, "one BucketAccess, one key for all its claims"
+
+
+# -- the data path on real S3 servers ----------------------------------------------------------------
+# Multi-bucket grants on the s3 and ceph-rgw backends are branch v2back's work; until it is merged
+# here those backends declare no multi-bucket grants, v2.grant.multi-bucket answers OUT_OF_RANGE
+# (SKIP) and the data-path checks cannot run. The expectation below is the finished one.
+
+
+def _data_path_setup(kind: str, request: pytest.FixtureRequest, workdir: Path) -> dict[str, str]:
+    from tests.test_conformance_backends import ceph_env, s3_env
+
+    env, _ = (s3_env if kind == "s3" else ceph_env)(request, workdir)
+    return env
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param("s3", marks=pytest.mark.seaweedfs), pytest.param("ceph-rgw", marks=pytest.mark.ceph)]
+)
+def test_both_rule_sets_pass_with_the_data_path(kind: str, request: pytest.FixtureRequest, workdir: Path) -> None:
+    from cosi_driver.backends.ceph import BACKEND as CEPH
+    from cosi_driver.backends.s3 import BACKEND as S3
+
+    if not (S3 if kind == "s3" else CEPH).multi_bucket_grants:
+        pytest.xfail(f"the {kind} backend does not declare multi-bucket grants yet (branch v2back)")
+    env = _data_path_setup(kind, request, workdir)
+    prefix = f"v2-{workdir.name[-6:].lower().replace('_', '-')}"
+    driver = start_driver(env, workdir)
+    try:
+        code, report = conformance(driver.endpoint, "--api", "both", "--s3-check", "--name-prefix", prefix,
+                                   "--alt-bucket-param", "deletionPolicy=retain", *MODE_FLAGS, timeout=900)  # fmt: skip
+    finally:
+        assert driver.stop() == 0
+    assert not_passed(report) == {}
+    assert code == 0
+    assert report["cleanup"]["left_behind"] == []
