@@ -8,12 +8,13 @@ grant still writes the document earlier releases wrote (so v1alpha1 users see no
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from cosi_driver.backends.accounts import access_digest, grant_key
-from cosi_driver.backends.s3 import user_name
+from cosi_driver.backends.ceph.users import account_uid
+from cosi_driver.backends.s3 import MAX_USER_NAME, account_user_name, user_name
 from cosi_driver.backends.s3kit.policy import grants_document, grants_statements, policy_document
 from cosi_driver.core.params import AccessMode
 
@@ -43,6 +44,7 @@ def test_each_bucket_gets_exactly_its_modes_actions() -> None:
     assert allowed_on(statements, "not-granted") == set()
     assert {s["Effect"] for s in statements} == {"Allow"}  # SeaweedFS ignores Deny: none is relied on
     assert len({s["Sid"] for s in statements}) == len(statements)
+    assert all(s["Sid"].isascii() and s["Sid"].isalnum() for s in statements)  # AWS allows nothing else
 
 
 @pytest.mark.parametrize("count", [1, 2, 5, 20])
@@ -84,14 +86,18 @@ def test_five_long_buckets_fit_awss_inline_policy_limit() -> None:
 
 
 def test_one_bucket_accounts_keep_the_names_earlier_releases_made() -> None:
-    assert grant_key(["photos"]) == "photos"
-    assert user_name("cosi-", grant_key(["photos"]), "ba-1") == "cosi-photos-2248f5b8f7a56c6e9a67"
+    assert user_name("cosi-", "photos", "ba-1") == "cosi-photos-2248f5b8f7a56c6e9a67"
+    assert account_uid("photos", "ba-1") == "cosi-2248f5b8f7a56c6e9a677836"
 
 
-def test_several_buckets_name_one_account_whatever_their_order() -> None:
-    assert grant_key(["b", "a", "c"]) == grant_key(["c", "b", "a"]) == "a,b,c"
-    assert grant_key(["a", "a"]) == "a"
-    # A set never shares a digest with any single bucket (no bucket name holds a comma).
-    assert access_digest(grant_key(["a", "b"]), "ba", 24) != access_digest("a", "ba", 24)
-    with pytest.raises(ValueError):
-        grant_key([])
+def test_v1alpha2_accounts_are_named_after_the_access_in_a_shape_of_their_own() -> None:
+    name = account_user_name("cosi-", "ba-0f3c")
+    assert name == account_user_name("cosi-", "ba-0f3c")
+    assert re.fullmatch(r"cosi-ba-0f3c_[0-9a-f]{20}", name)
+    # Never the shape of a one-bucket account (bucket names hold no "_"), nor its digest.
+    assert not re.fullmatch(r"cosi-.*-[0-9a-f]{20}", name)
+    assert account_uid("", "ba-0f3c") != account_uid("ba-0f3c", "")
+    long = account_user_name("cosi-", "ba-" + "x" * 300 + "_odd/chars")
+    assert len(long) <= MAX_USER_NAME
+    assert re.fullmatch(r"[A-Za-z0-9+=,.@_-]+", long)
+    assert long.count("_") == 1

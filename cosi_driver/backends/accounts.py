@@ -10,7 +10,6 @@ it is one visible edit, and the backends differ only in prefix and length.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 
 
 def access_digest(bucket: str, access_name: str, length: int) -> str:
@@ -20,17 +19,3 @@ def access_digest(bucket: str, access_name: str, length: int) -> str:
     share an input.
     """
     return hashlib.sha256(f"{bucket}\x00{access_name}".encode()).hexdigest()[:length]
-
-
-def grant_key(buckets: Iterable[str]) -> str:
-    """What an account's name and keys are derived from in place of one bucket's name.
-
-    One bucket: the bucket's name itself, so a one-bucket grant (every v1alpha1 grant) names the
-    account the earlier releases named, and finds it again. Several: the sorted names joined by
-    ``,``, a character no bucket name holds, so no set of buckets collides with a single one and
-    the order of the request does not matter.
-    """
-    names = sorted(set(buckets))
-    if not names:
-        raise ValueError("an account is granted at least one bucket")
-    return ",".join(names)

@@ -81,7 +81,7 @@ def grants_statements(grants: Mapping[str, AccessMode]) -> list[dict[str, Any]]:
     modes = [mode for mode in AccessMode if mode in grants.values()]
     out: list[dict[str, Any]] = []
     for mode in modes:
-        sid = "Cosi" if len(modes) == 1 else f"Cosi{mode.name.title()}"
+        sid = "Cosi" if len(modes) == 1 else f"Cosi{mode.value.title()}"
         out += _allow(sid, mode, sorted(bucket for bucket, wanted in grants.items() if wanted is mode))
     return out
 
