@@ -37,7 +37,8 @@ async def run(report: Report) -> None:
     try:
         with running_seaweedfs(parent / "seaweedfs") as server:
             probe = S3AdminProbe(server.endpoint, server.access_key, server.secret_key)
-            await _compare(report, "s3 on SeaweedFS", AcceptanceTarget("s3", server.config, probe), parent / "sw")
+            target = AcceptanceTarget("s3", server.config, probe)
+            await _compare(report, "s3 on SeaweedFS", target, Path(tempfile.mkdtemp(dir=parent)))
     except BaseException as error:  # the fixture's unavailable() is a pytest skip outside pytest
         if type(error).__name__ != "Skipped":
             raise
@@ -54,13 +55,12 @@ async def run(report: Report) -> None:
     try:
         probe = S3AdminProbe(rgw.endpoint, rgw.admin_access_key, rgw.admin_secret_key)
         target = AcceptanceTarget("ceph-rgw", rgw.config(), probe, master_key=MASTER_KEY)
-        await _compare(report, "ceph-rgw", target, state.parent / "driver")
+        await _compare(report, "ceph-rgw", target, Path(tempfile.mkdtemp(dir=state.parent)))
     finally:
         stop_rgw(state)
 
 
 async def _compare(report: Report, label: str, target: AcceptanceTarget, workdir: Path) -> None:
-    workdir.mkdir(parents=True)
     harness = Harness(target, workdir)
     await harness.start()
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from cosi_driver.backends.ceph import policy
-from cosi_driver.core.params import AccessMode
+from cosi_driver.core.types import AccessMode
 
 OWNER = "cosi-admin"
 OPERATOR = {

@@ -16,7 +16,7 @@ import pytest
 from cosi_driver.backends.ceph.users import account_uid
 from cosi_driver.backends.s3 import MAX_USER_NAME, account_user_name, user_name
 from cosi_driver.backends.s3kit.policy import grants_document, grants_statements, policy_document
-from cosi_driver.core.params import AccessMode
+from cosi_driver.core.types import AccessMode
 
 READS = {"s3:GetObject", "s3:ListBucket", "s3:GetObjectVersion", "s3:ListBucketVersions"}
 WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}

@@ -55,5 +55,5 @@ def assemble(config: DriverConfig, *, driver_name: str, operation_timeout: float
             raise ConfigProblem(
                 f"backend {name!r}", f"could not start: {error.strerror or error}", "check its settings and paths"
             ) from None
-        routes[name] = Route(name=name, type=entry.type, backend=backend)
+        routes[name] = Route(name=name, type=entry.type, backend=backend, existing=entry.existing)
     return Driver(name=driver_name, routes=routes, default=config.default, store=store, timeout=operation_timeout)

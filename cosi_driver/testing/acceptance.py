@@ -39,7 +39,7 @@ import pytest_asyncio
 
 from cosi_driver.config.backends import BackendEntry, DriverConfig, StateConfig
 from cosi_driver.config.build import assemble
-from cosi_driver.core import registry
+from cosi_driver.core import ids, registry
 from cosi_driver.core.options import SecretRef, parse_options
 from cosi_driver.core.params import BACKEND_PARAMETER, BucketParams, Quota, Versioning, specs
 from cosi_driver.core.secret import Secret
@@ -160,11 +160,11 @@ def _bad_value(kind: Any) -> str | None:
 
 
 def _bucket_name(bucket_id: str) -> str:
-    return bucket_id.rsplit("/", 1)[-1]
+    return ids.parse_bucket_id(bucket_id).bucket
 
 
 def _account_name(account_id: str) -> str:
-    return account_id.split("/", 3)[3]
+    return ids.parse_account_id(account_id).account
 
 
 class BackendAcceptanceSuite:
