@@ -40,6 +40,7 @@ import pytest_asyncio
 from cosi_driver.config.backends import BackendEntry, DriverConfig, StateConfig
 from cosi_driver.config.build import assemble
 from cosi_driver.core import ids, registry
+from cosi_driver.core.existing import ExistingBuckets
 from cosi_driver.core.options import SecretRef, parse_options
 from cosi_driver.core.params import BACKEND_PARAMETER, BucketParams, Quota, Versioning, specs
 from cosi_driver.core.secret import Secret
@@ -67,6 +68,7 @@ class AcceptanceTarget:
     bucket_params: Mapping[str, str] = field(default_factory=dict)  # sent with every create
     propagation_seconds: float = 15.0  # how long the storage may take to apply a key or policy change
     operation_timeout: float = 30.0
+    existing_buckets: tuple[str, ...] = ()  # the backend's existingBuckets patterns (none by default)
 
 
 class Harness:
@@ -84,7 +86,11 @@ class Harness:
         parsed = parse_options(self.backend_type.config, self.target.config, f"{self.target.backend_type}.config")
         master_key = SecretRef(inline=Secret(self.target.master_key)) if self.target.master_key else None
         return DriverConfig(
-            backends={BACKEND_NAME: BackendEntry(BACKEND_NAME, self.backend_type, parsed)},
+            backends={
+                BACKEND_NAME: BackendEntry(
+                    BACKEND_NAME, self.backend_type, parsed, existing=ExistingBuckets(self.target.existing_buckets)
+                )
+            },
             default=BACKEND_NAME,
             master_key=master_key,
             master_key_version=1,
