@@ -196,9 +196,6 @@ async def test_emulate_v1alpha2_shows_one_secret_per_claim(clients: Any) -> None
 
 
 # -- the data path on real S3 servers ----------------------------------------------------------------
-# Multi-bucket grants on the s3 and ceph-rgw backends are branch v2back's work; until it is merged
-# here those backends declare no multi-bucket grants, v2.grant.multi-bucket answers OUT_OF_RANGE
-# (SKIP) and the data-path checks cannot run. The expectation below is the finished one.
 
 
 def _data_path_setup(kind: str, request: pytest.FixtureRequest, workdir: Path) -> dict[str, str]:
@@ -212,11 +209,10 @@ def _data_path_setup(kind: str, request: pytest.FixtureRequest, workdir: Path) -
     "kind", [pytest.param("s3", marks=pytest.mark.seaweedfs), pytest.param("ceph-rgw", marks=pytest.mark.ceph)]
 )
 def test_both_rule_sets_pass_with_the_data_path(kind: str, request: pytest.FixtureRequest, workdir: Path) -> None:
+    """v1alpha1 and v1alpha2 conformance with --s3-check on one socket: multi-bucket keys work per mode,
+    a third bucket is unreachable, revoke stops the key on every bucket, objects survive."""
     from cosi_driver.backends.ceph import BACKEND as CEPH
-    from cosi_driver.backends.s3 import BACKEND as S3
 
-    if not (S3 if kind == "s3" else CEPH).multi_bucket_grants:
-        pytest.xfail(f"the {kind} backend does not declare multi-bucket grants yet (branch v2back)")
     env = _data_path_setup(kind, request, workdir)
     prefix = f"v2-{workdir.name[-6:].lower().replace('_', '-')}"
     driver = start_driver(env, workdir)
