@@ -211,8 +211,6 @@ def _data_path_setup(kind: str, request: pytest.FixtureRequest, workdir: Path) -
 def test_both_rule_sets_pass_with_the_data_path(kind: str, request: pytest.FixtureRequest, workdir: Path) -> None:
     """v1alpha1 and v1alpha2 conformance with --s3-check on one socket: multi-bucket keys work per mode,
     a third bucket is unreachable, revoke stops the key on every bucket, objects survive."""
-    from cosi_driver.backends.ceph import BACKEND as CEPH
-
     env = _data_path_setup(kind, request, workdir)
     prefix = f"v2-{workdir.name[-6:].lower().replace('_', '-')}"
     driver = start_driver(env, workdir)
