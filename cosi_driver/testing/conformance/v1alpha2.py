@@ -17,12 +17,17 @@ import grpc
 from cosi_driver.spec.v1alpha2 import cosi_pb2 as pb2
 from cosi_driver.testing.conformance.framework import CheckFailed, CheckSkipped, Session, check, params_text
 from cosi_driver.testing.conformance.identity import v1alpha2_name_problem
+from cosi_driver.testing.sidecar_formats_v1alpha2 import (
+    TERMINAL,
+    grant_problems,
+    protocol_names,
+    s3_info_problems,
+    supported_protocols_problem,
+)
 
 API = "v1alpha2"
 INFO = "v2.identity.get-info"
 _ID = re.compile(r"[A-Za-z0-9.-]{1,2048}")
-#: Codes that stop the v1alpha2 sidecar's retries for an object.
-TERMINAL = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.UNIMPLEMENTED)
 MODES = ("READ_WRITE", "READ_ONLY", "WRITE_ONLY")
 
 
@@ -34,17 +39,6 @@ def check_id2(field: str, value: str, session: Session) -> None:
         raise CheckFailed(
             f"{field} {shown!r} ({len(value)} characters) breaks v1alpha2's rule: 1-2048 of [A-Za-z0-9.-]"
         )
-
-
-def s3_problems(where: str, info: Any) -> list[str]:
-    """What the v1alpha2 sidecar refuses in an S3 bucket info slot."""
-    if not info.HasField("s3"):
-        return [f"{where} has no s3 slot"]
-    s3 = info.s3
-    problems = [f"{where}.s3.{name} is empty" for name in ("bucket_id", "endpoint", "region") if not getattr(s3, name)]
-    if s3.addressing_style.style == pb2.S3AddressingStyle.UNKNOWN:
-        problems.append(f"{where}.s3.addressing_style is UNKNOWN (the sidecar wants PATH or VIRTUAL)")
-    return problems
 
 
 async def create2(session: Session, name: str | None = None, params: Any = None) -> tuple[str, Any]:
@@ -76,21 +70,6 @@ async def grant2(session: Session, buckets: list[tuple[str, str]], name: str | N
     return name, response
 
 
-def grant_problems(response: Any, bucket_ids: list[str]) -> list[str]:
-    """The v1alpha2 sidecar's validation of a KEY grant over S3."""
-    problems = []
-    answered = [item.bucket_id for item in response.buckets]
-    if sorted(answered) != sorted(bucket_ids):
-        problems.append(f"the answer lists buckets {answered}, the request {bucket_ids}")
-    for item in response.buckets:
-        problems += s3_problems(f"buckets[{item.bucket_id}].bucket_info", item.bucket_info)
-    if not response.credentials.HasField("s3"):
-        problems.append("credentials has no s3 slot")
-    elif not (response.credentials.s3.access_key_id and response.credentials.s3.access_secret_key):
-        problems.append("credentials.s3 lacks the access key id or the secret (KEY needs both)")
-    return problems
-
-
 @check(INFO, "v1alpha2 DriverGetInfo: a valid name and supported_protocols", requires=(), api=API)
 async def get_info(session: Session) -> str:
     answer = await session.answer(session._call(session.identity2.DriverGetInfo, pb2.DriverGetInfoRequest()))
@@ -104,12 +83,10 @@ async def get_info(session: Session) -> str:
     problem = v1alpha2_name_problem(response.name)
     if problem:
         raise CheckFailed(f"the v1alpha2 sidecar exits on this name: {problem}")
-    protocols = [pb2.ObjectProtocol.Type.Name(item.type) for item in response.supported_protocols]
-    if not protocols or "UNKNOWN" in protocols or len(set(protocols)) != len(protocols):
-        raise CheckFailed(
-            f"supported_protocols is {protocols}; the v1alpha2 sidecar exits unless it is non-empty, "
-            "without UNKNOWN and without repeats"
-        )
+    protocols = protocol_names(response.supported_protocols)
+    problem = supported_protocols_problem(protocols)
+    if problem:
+        raise CheckFailed(f"the v1alpha2 sidecar exits: {problem}")
     session.shared["v2_protocols"] = protocols
     return f"{response.name!r}, protocols {', '.join(protocols)}"
 
@@ -119,7 +96,7 @@ async def create_ok(session: Session) -> str:
     name, response = await create2(session)
     problems = []
     if "S3" in session.shared["v2_protocols"]:
-        problems = s3_problems("protocols", response.protocols)
+        problems = s3_info_problems("protocols", response.protocols)
     if problems:
         raise CheckFailed("; ".join(problems))
     session.shared["v2_create"] = (name, response)

@@ -33,9 +33,13 @@ from cosi_driver.testing import client
 from cosi_driver.testing.conformance.identity import v1alpha2_name_problem
 from cosi_driver.testing.emulator.record import Call, Problem, Record
 from cosi_driver.testing.emulator.sidecar import FIRST_BACKOFF, SIDECAR_MAX_BACKOFF
-
-TERMINAL = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.UNIMPLEMENTED}
-_STYLE_NAMES = {pb.S3AddressingStyle.PATH: "Path", pb.S3AddressingStyle.VIRTUAL: "Virtual"}
+from cosi_driver.testing.sidecar_formats_v1alpha2 import (
+    ADDRESSING_STYLES,
+    TERMINAL,
+    grant_problems,
+    protocol_names,
+    supported_protocols_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ class V1Alpha2Emulator:
         subject: str,
         make: Callable[[], Awaitable[Any]],
         validate: Callable[[Any], str | None],
-        terminal: set[grpc.StatusCode],
+        terminal: frozenset[grpc.StatusCode],
     ) -> Any:
         """Call until OK and valid; a terminal code or too many failures stops the object."""
         for attempt in range(1, self.options.max_attempts + 1):
@@ -140,10 +144,8 @@ class V1Alpha2Emulator:
             )
             raise _Stop
         self.record.driver_name = response.name
-        protocols = [pb.ObjectProtocol.Type.Name(item.type) for item in response.supported_protocols]
-        problem = v1alpha2_name_problem(response.name)
-        if problem is None and (not protocols or "UNKNOWN" in protocols or len(set(protocols)) != len(protocols)):
-            problem = f"supported_protocols {protocols} is invalid"
+        protocols = protocol_names(response.supported_protocols)
+        problem = v1alpha2_name_problem(response.name) or supported_protocols_problem(protocols)
         if problem is None and self.options.protocol not in protocols:
             problem = f"the driver does not list {self.options.protocol}; claims for it are refused"
         if problem:
@@ -187,7 +189,7 @@ class V1Alpha2Emulator:
             return self._provisioner.DriverGrantBucketAccess(request)
 
         def validate(response: Any) -> str | None:
-            return grant_answer_problem(response, self.bucket_ids)
+            return "; ".join(grant_problems(response, self.bucket_ids)) or None
 
         terminal = TERMINAL | {grpc.StatusCode.OUT_OF_RANGE}
         first = await self._reconcile("DriverGrantBucketAccess", self.account_name, make, validate, terminal)
@@ -211,7 +213,7 @@ class V1Alpha2Emulator:
                 "COSI_S3_BUCKET_ID": s3.bucket_id,
                 "COSI_S3_ENDPOINT": s3.endpoint,
                 "COSI_S3_REGION": s3.region,
-                "COSI_S3_ADDRESSING_STYLE": _STYLE_NAMES.get(s3.addressing_style.style, ""),
+                "COSI_S3_ADDRESSING_STYLE": ADDRESSING_STYLES.get(s3.addressing_style.style, ""),
                 "COSI_S3_ACCESS_KEY_ID": response.credentials.s3.access_key_id,
                 "COSI_S3_ACCESS_SECRET_KEY": response.credentials.s3.access_secret_key,
             }
@@ -238,25 +240,6 @@ class V1Alpha2Emulator:
                 "DriverDeleteBucket", name, 1, self._provisioner.DriverDeleteBucket(delete), note
             )
             self.record.after_delete[f"delete {name}"] = code.name + (f": {message}" if message else "")
-
-
-def grant_answer_problem(response: Any, bucket_ids: list[str]) -> str | None:
-    """The v1alpha2 sidecar's check of a KEY grant over S3; None when it accepts the answer."""
-    answered = {item.bucket_id: item.bucket_info for item in response.buckets}
-    if not response.account_id:
-        return "empty account_id"
-    missing = [bucket_id for bucket_id in bucket_ids if bucket_id not in answered]
-    if missing:
-        return f"no bucket info for {missing}"
-    for bucket_id, info in answered.items():
-        s3 = info.s3
-        if not (s3.bucket_id and s3.endpoint and s3.region):
-            return f"bucket {bucket_id}: S3 bucket_id, endpoint and region must all be set"
-        if s3.addressing_style.style not in _STYLE_NAMES:
-            return f"bucket {bucket_id}: addressing style must be path or virtual"
-    if not (response.credentials.s3.access_key_id and response.credentials.s3.access_secret_key):
-        return "KEY credentials need both the access key id and the secret"
-    return None
 
 
 async def emulate_v1alpha2(options: V1Alpha2Options) -> Record:
