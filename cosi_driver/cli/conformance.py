@@ -88,6 +88,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="K=V",
         help="a write-only BucketAccessClass, for the access-mode checks",
     )
+    params.add_argument(
+        "--v1alpha2-access-param",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a parameter of the v1alpha2 BucketAccessClass (modes come per bucket in v1alpha2 grants)",
+    )
     data = parser.add_argument_group("data path")
     data.add_argument(
         "--s3-check",
@@ -137,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         access_params=dict(args.access_param),
         read_access_params=None if args.read_access_param is None else dict(args.read_access_param),
         write_access_params=None if args.write_access_param is None else dict(args.write_access_param),
+        v1alpha2_access_params=dict(args.v1alpha2_access_param),
         s3_check=args.s3_check,
         propagation_seconds=args.propagation_seconds,
         timeout=args.timeout,

@@ -50,6 +50,8 @@ class Options:
     access_params: Mapping[str, str] = field(default_factory=dict)  # a BucketAccessClass (read+write)
     read_access_params: Mapping[str, str] | None = None  # a read-only BucketAccessClass
     write_access_params: Mapping[str, str] | None = None  # a write-only BucketAccessClass
+    # v1alpha2's BucketAccessClass: modes travel per bucket in the request, so it is its own class.
+    v1alpha2_access_params: Mapping[str, str] = field(default_factory=dict)
     s3_check: bool = False
     propagation_seconds: float = 15.0
     timeout: float = 30.0  # per call; the sidecar sets none, so a hung call is a finding
@@ -217,14 +219,14 @@ class Session:
         authentication: str = "KEY",
         service_account: str = "",
     ) -> Awaitable[Any]:
-        chosen = dict(self.options.access_params if params is None else params)
+        chosen = dict(self.options.v1alpha2_access_params if params is None else params)
         request = v2.grant_request(
             name, buckets, protocol, authentication, service_account=service_account, params=chosen
         )
         return self._call(self.provisioner2.DriverGrantBucketAccess, request)
 
     def revoke2_request(self, account_id: str, bucket_ids: tuple[str, ...] | list[str]) -> Awaitable[Any]:
-        request = v2.revoke_request(account_id, list(bucket_ids), params=dict(self.options.access_params))
+        request = v2.revoke_request(account_id, list(bucket_ids), params=dict(self.options.v1alpha2_access_params))
         return self._call(self.provisioner2.DriverRevokeBucketAccess, request)
 
     def delete2_request(self, bucket_id: str, params: Mapping[str, str] | None = None) -> Awaitable[Any]:
