@@ -33,7 +33,7 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cosi-driver",
-        description="A Kubernetes COSI driver (v1alpha1) with pluggable storage backends.",
+        description="A Kubernetes COSI driver (v1alpha1 and v1alpha2) with pluggable storage backends.",
     )
     parser.add_argument("--version", action="version", version=f"cosi-driver {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
