@@ -55,11 +55,14 @@ class Hooks:
     routes: Sequence[Route] | None = None  # in-process backends instead of the configured ones
 
 
-def served_adapters() -> list[ApiAdapter]:
-    """The COSI API versions the driver serves (imported here: ``--help`` must not load the stubs)."""
-    from cosi_driver.spec.v1alpha1 import servicer as v1alpha1
+def served_adapters(versions: Sequence[str]) -> list[ApiAdapter]:
+    """The adapters of the COSI API versions ``COSI_DRIVER_APIS`` names, all served on one socket.
 
-    return [v1alpha1.ADAPTER]
+    Imported here: ``--help`` must not load the stubs.
+    """
+    import importlib
+
+    return [importlib.import_module(f"cosi_driver.spec.{version}.servicer").ADAPTER for version in versions]
 
 
 def new_driver(
@@ -147,7 +150,7 @@ class App:
             readiness=readiness,
             reflection=settings.grpc_reflection,
         )
-        adapters = hooks.adapters if hooks.adapters is not None else served_adapters()
+        adapters = hooks.adapters if hooks.adapters is not None else served_adapters(settings.apis)
         self.server = server = CosiServer(driver, spec, adapters, options)
         if settings.http_addr is not None:
             await self._start_http(settings.http_addr, readiness, telemetry.exposition)
@@ -216,6 +219,7 @@ async def run(environ: Mapping[str, str], flags: Mapping[str, str], hooks: Hooks
             socket_uid=os.geteuid() if spec.uid is None else spec.uid,
             socket_gid=os.getegid() if spec.gid is None else spec.gid,
             config_source=config.source,
+            apis=",".join(settings.apis),
             backends={name: entry.type.type_name for name, entry in config.backends.items()},
             default_backend=config.default,
             http_addr=app.http.address if app.http is not None else None,

@@ -80,7 +80,7 @@ async def test_a_second_version_is_served_beside_v1alpha1(serve: ServeFactory, w
     assert await channel.unary_unary(f"/{IDENTITY}/Name")(b"") == driver.get_info().encode()
     assert await client.info() == driver.get_info()  # v1alpha1 unchanged beside it
     bucket_id = await channel.unary_unary(f"/{PROVISIONER}/Create")(b"bucket-vtest")
-    assert bucket_id.decode().startswith("v1/filesystem/")
+    assert bucket_id.decode().startswith("v2.filesystem.b.")
     # The transport's one error mapping applies to every adapter: a core error, its precise code.
     await expect_error(channel.unary_unary(f"/{PROVISIONER}/Create")(b""), grpc.StatusCode.INVALID_ARGUMENT)
 

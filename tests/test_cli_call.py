@@ -25,7 +25,7 @@ async def test_call_walks_a_whole_lifecycle(client: Client) -> None:
     code, info, _ = await call(client, "info")
     assert (code, info) == (0, {"name": DRIVER_NAME})
     code, bucket, _ = await call(client, "create-bucket", "bucket-a", "--param", "deletionPolicy=purge")
-    assert code == 0 and bucket["bucket_id"] == "v1/filesystem/bucket-a"
+    assert code == 0 and bucket["bucket_id"] == "v2.filesystem.b.bucket-a"
     code, access, _ = await call(client, "grant-access", bucket["bucket_id"], "ba-1", "--param", "accessMode=read")
     assert code == 0
     assert access["credentials"]["s3"]["secrets"]["accessSecretKey"] == "***"

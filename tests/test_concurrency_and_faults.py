@@ -57,7 +57,7 @@ async def test_50_identical_concurrent_creates_make_one_bucket(
     await eventually(lambda: arrived() == 50, what="all 50 calls to be inside the driver")
     release.set()
     responses = await asyncio.gather(*calls)
-    assert {response.bucket_id for response in responses} == {"v1/filesystem/bucket-a"}
+    assert {response.bucket_id for response in responses} == {"v2.filesystem.b.bucket-a"}
     assert spy(route).calls["create_bucket"] == 1
     assert [p.name for p in (workdir / "data-filesystem" / "buckets").iterdir()] == ["bucket-a"]
 
@@ -79,7 +79,7 @@ async def test_unrelated_calls_run_in_parallel(serve: ServeFactory, workdir: Pat
     client = await serve(make_driver(workdir, [route]))
     both = asyncio.gather(client.create("bucket-a"), client.create("bucket-b"))
     responses = await asyncio.wait_for(both, timeout=10)
-    assert [r.bucket_id for r in responses] == ["v1/filesystem/bucket-a", "v1/filesystem/bucket-b"]
+    assert [r.bucket_id for r in responses] == ["v2.filesystem.b.bucket-a", "v2.filesystem.b.bucket-b"]
 
 
 async def test_a_hanging_backend_gives_deadline_exceeded(serve: ServeFactory, workdir: Path, route: Route) -> None:
@@ -145,7 +145,7 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_shared_operation(
     retry = asyncio.ensure_future(client.create("bucket-a"))
     await eventually(lambda: arrived() == 2, what="the retry to reach the driver while the first create runs")
     release.set()
-    assert (await retry).bucket_id == "v1/filesystem/bucket-a"
+    assert (await retry).bucket_id == "v2.filesystem.b.bucket-a"
     assert spy(route).calls["create_bucket"] == 1
 
 
@@ -154,12 +154,12 @@ async def test_two_backends_in_one_driver_are_chosen_by_parameter(serve: ServeFa
     client = await serve(make_driver(workdir, [fast, archive]))
     default = await client.create("bucket-a")
     chosen = await client.create("bucket-b", backend="archive")
-    assert default.bucket_id == "v1/fast/bucket-a"
-    assert chosen.bucket_id == "v1/archive/bucket-b"
+    assert default.bucket_id == "v2.fast.b.bucket-a"
+    assert chosen.bucket_id == "v2.archive.b.bucket-b"
     assert (workdir / "data-archive" / "buckets" / "bucket-b").is_dir()
     assert not (workdir / "data-fast" / "buckets" / "bucket-b").exists()
     granted = await client.grant(chosen.bucket_id, "ba-1")
-    assert granted.account_id.startswith("v1/archive/")
+    assert granted.account_id.startswith("v2.archive.a")
     await client.revoke(chosen.bucket_id, granted.account_id)
     await client.delete(chosen.bucket_id)
     assert not (workdir / "data-archive" / "buckets" / "bucket-b").exists()

@@ -53,6 +53,8 @@ from tests.test_deploy_support import (
 )
 
 SIDECAR_IMAGE = "registry.k8s.io/sig-storage/objectstorage-sidecar:v0.2.2"
+# No release of the v1alpha2 sidecar exists; the kustomize component and these values name the same stand-in tag.
+V1ALPHA2_SIDECAR_IMAGE = "registry.k8s.io/sig-storage/objectstorage-sidecar:v1alpha2-unreleased"
 DIGEST = "sha256:" + "ab" * 32
 
 CHART_VALUES: dict[str, dict[str, Any]] = {
@@ -101,6 +103,10 @@ CHART_VALUES: dict[str, dict[str, Any]] = {
         },
         "masterKey": {"secretKeyRef": {"name": "cosi.master-key", "key": "key"}, "version": 2},
         "state": {"type": "kubernetes"},
+    },
+    "v1alpha2-sidecar": {
+        "sidecar": {"api": "v1alpha2", "image": {"tag": "v1alpha2-unreleased"}, "logLevel": 0},
+        "state": {"type": "file"},
     },
     "two-backends-persistent": {
         "backends": {
@@ -195,13 +201,26 @@ def test_the_pod_pairs_the_driver_with_the_upstream_sidecar_over_a_shared_socket
     pod = pod_spec(render(source).objects)
     assert [c["name"] for c in pod["containers"]] == [DRIVER, SIDECAR]
     driver, sidecar = container(pod, DRIVER), container(pod, SIDECAR)
-    expected_sidecar = (
-        f"registry.k8s.io/sig-storage/objectstorage-sidecar@{DIGEST}" if "s3-kubernetes" in source else SIDECAR_IMAGE
-    )
-    assert sidecar["image"] == expected_sidecar
     endpoint = env_values(driver)["COSI_ENDPOINT"]
     assert endpoint == "unix:///var/lib/cosi/cosi.sock"
-    assert f"--driver-addr={endpoint}" in sidecar["args"]
+    if "v1alpha2" in source:
+        # The v1alpha2 sidecar has no address flag: it reads COSI_ENDPOINT, and nothing else.
+        assert sidecar["image"] == V1ALPHA2_SIDECAR_IMAGE
+        assert env_values(sidecar) == {"COSI_ENDPOINT": endpoint}
+        assert not [arg for arg in sidecar["args"] if "driver-addr" in arg]
+        assert [e["name"] for e in sidecar["env"]] == ["COSI_ENDPOINT", "POD_NAMESPACE"]
+    else:
+        expected_sidecar = (
+            f"registry.k8s.io/sig-storage/objectstorage-sidecar@{DIGEST}"
+            if "s3-kubernetes" in source
+            else SIDECAR_IMAGE
+        )
+        assert sidecar["image"] == expected_sidecar
+        assert f"--driver-addr={endpoint}" in sidecar["args"]
+        # The sidecar takes its settings from same-named environment variables too (viper); it gets
+        # nothing but where its Lease lives.
+        assert [e["name"] for e in sidecar.get("env", [])] == ["POD_NAMESPACE"]
+    assert "COSI_DRIVER_APIS" not in env_values(driver), "the driver serves both APIs, whichever sidecar it has"
     socket_dir = os.path.dirname(endpoint.removeprefix("unix://"))
     volumes = {v["name"]: v for v in pod["volumes"]}
     shared = [
@@ -214,9 +233,6 @@ def test_the_pod_pairs_the_driver_with_the_upstream_sidecar_over_a_shared_socket
     assert "emptyDir" in volumes[shared[0]]
     for volume in volumes:  # the API server wants DNS labels; the JSON schemas do not say so
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", volume), volume
-    # The sidecar takes its settings from same-named environment variables too (viper); it gets
-    # nothing but where its Lease lives.
-    assert [e["name"] for e in sidecar.get("env", [])] == ["POD_NAMESPACE"]
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -328,6 +344,8 @@ SIDECAR_CLUSTER_VERBS = (
         ("", "events", "patch"),
     }
 )
+# The v1alpha2 sidecar's informer cache lists and watches Secrets in every namespace (../shared/k8s/README.md).
+V1ALPHA2_SIDECAR_SECRET_VERBS = {("", "secrets", "list"), ("", "secrets", "watch")}
 LEASE_VERBS = {("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")}
 STATE_STORE_VERBS = {("", "secrets", verb) for verb in ("get", "list", "create", "update", "delete")}
 
@@ -366,6 +384,10 @@ def test_the_service_account_may_do_what_the_sidecar_and_the_state_store_do(sour
     assert SIDECAR_CLUSTER_VERBS - cluster == set()
     assert LEASE_VERBS - local == set(), "the sidecar elects its leader with a Lease in its own namespace"
     assert not {g for g in cluster if g[1] == "leases"}, "Leases are needed in the driver's namespace only"
+    if "v1alpha2" in source:
+        assert V1ALPHA2_SIDECAR_SECRET_VERBS - cluster == set(), "the v1alpha2 sidecar caches every Secret"
+    else:
+        assert not V1ALPHA2_SIDECAR_SECRET_VERBS & cluster, "the v0.2.2 sidecar needs no Secret listing"
     config = yaml.safe_load(find(objects, "ConfigMap")["data"]["config.yaml"])
     if config.get("state", {}).get("type") == "kubernetes":
         assert STATE_STORE_VERBS - local == set(), "the Kubernetes state store keeps Secrets in its namespace"
@@ -565,11 +587,13 @@ BAD_VALUES = [
     ({"resources": {"limit": {"memory": "1Gi"}}}, "limit"),
     ({"extraEnv": [{"value": "no name"}]}, "/extraEnv/0"),
     ({"imageTag": "0.2.0"}, "imageTag"),
+    ({"sidecar": {"api": "v1beta1"}}, "/sidecar/api"),
     # Template-time checks for what JSON Schema cannot say:
     ({"backends": {"a": {"type": "filesystem"}, "b": {"type": "filesystem"}}}, "mark exactly one"),
     ({"backends": {"ceph": {"type": "ceph-rgw", "config": {"endpoint": "http://rgw"}}}}, "masterKey.secretKeyRef"),
     # Two pods cannot share a filesystem backend's buckets, whatever the state store.
     ({"replicaCount": 2}, "backends.local: type filesystem keeps its buckets in one pod's volume"),
+    ({"sidecar": {"api": "v1alpha2"}}, "the v0.2.2 sidecar speaks only COSI v1alpha1"),
 ]
 
 
@@ -623,7 +647,9 @@ def _essence(objects: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(("overlay", "values"), [("filesystem", "development")])
+@pytest.mark.parametrize(
+    ("overlay", "values"), [("filesystem", "development"), ("filesystem-v1alpha2", "v1alpha2-sidecar")]
+)
 def test_the_kustomize_overlay_and_the_chart_describe_the_same_pod(overlay: str, values: str) -> None:
     assert _essence(render(f"kustomize:{overlay}").objects) == _essence(render(f"helm:{values}").objects)
 

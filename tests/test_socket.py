@@ -185,7 +185,7 @@ async def test_graceful_stop_lets_an_in_flight_call_finish(workdir: Path) -> Non
     stopping = asyncio.ensure_future(server.stop())
     await asyncio.sleep(0)  # let stop() begin: it must not cut the call off
     release.set()
-    assert (await call).bucket_id == "v1/filesystem/bucket-a"
+    assert (await call).bucket_id == "v2.filesystem.b.bucket-a"
     await stopping
     await client.close()
     assert not (workdir / "grace.sock").exists()

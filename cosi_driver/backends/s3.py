@@ -2,13 +2,21 @@
 
 AWS itself, SeaweedFS, and others. Buckets are named exactly as the COSI name (consumers learn the
 name from the sidecar's Secret); each BucketAccess becomes one IAM user with one access key and
-one inline policy that allows exactly the requested access mode on exactly that bucket.
+one inline policy that allows each granted bucket exactly its own access mode and names no other
+bucket (Allow statements only: SeaweedFS does not evaluate Deny, measured).
 
-Whose users are these? A user the driver made has a name it derived (``user_prefix``, the bucket,
-a digest of bucket and access name), lives under the IAM path ``/cosi-driver/`` and carries tags
-naming the driver and the bucket, where the server keeps paths and tags (AWS does; SeaweedFS
-ignores both, so there the derived name is the marker). Revoke refuses an account whose name was
-not derived for the bucket, or whose path or tags say it belongs to someone else.
+Whose users are these? A user the driver made has a name it derived, lives under the IAM path
+``/cosi-driver/`` and carries tags naming the driver and what it was made for, where the server
+keeps paths and tags (AWS does; SeaweedFS ignores both, so there the derived name is the marker).
+Two name shapes, told apart by the character before the digest:
+
+* ``<user_prefix><bucket>-<digest of bucket and access name>``: an account of one bucket, as every
+  v1alpha1 grant makes (and every release before v1alpha2 made);
+* ``<user_prefix><access name>_<digest of the access name>``: a v1alpha2 account, which belongs to
+  its name alone and may hold several buckets (bucket names cannot contain ``_``).
+
+Revoke refuses an account of neither shape, a one-bucket account not derived for the revoked
+bucket, and a user whose path or tags say it belongs to someone else.
 
 The secret IAM generates is shown once, so it is kept in the driver's state store through
 :class:`~cosi_driver.core.credentials.CredentialKit` and returned again by a retried Grant, after
@@ -36,7 +44,7 @@ from cosi_driver.backends.s3kit.contents import find_content, purge
 from cosi_driver.backends.s3kit.errors import edge, error_code, is_missing
 from cosi_driver.backends.s3kit.marks import read_mark, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
-from cosi_driver.backends.s3kit.policy import policy_document
+from cosi_driver.backends.s3kit.policy import grants_document
 from cosi_driver.core.backend import (
     BackendContext,
     BackendType,
@@ -68,6 +76,7 @@ POLICY_NAME = "cosi-bucket-access"
 USER_PATH = "/cosi-driver/"
 TAG_DRIVER = "cosi-driver/driver"
 TAG_BUCKET = "cosi-driver/bucket"
+TAG_ACCESS = "cosi-driver/access"
 MAX_USER_NAME = 64  # IAM's limit
 _DIGEST = 20
 _USER_PREFIX = re.compile(r"[A-Za-z0-9+=,.@_-]{1,20}")
@@ -129,6 +138,15 @@ def user_name(prefix: str, bucket: str, access: str) -> str:
     return f"{_user_stem(prefix, bucket)}{access_digest(bucket, access, _DIGEST)}"
 
 
+def account_user_name(prefix: str, access: str) -> str:
+    """The IAM user of a v1alpha2 account: one per access name, whatever buckets it holds."""
+    readable = _NOT_READABLE.sub("", access)[: MAX_USER_NAME - len(prefix) - 1 - _DIGEST]
+    return f"{prefix}{readable}_{access_digest('', access, _DIGEST)}"
+
+
+_NOT_READABLE = re.compile(r"[^A-Za-z0-9.-]")
+
+
 def _user_stem(prefix: str, bucket: str) -> str:
     """What every user name of ``bucket`` starts with: the prefix and as much of the bucket as fits."""
     room = MAX_USER_NAME - len(prefix) - 1 - _DIGEST
@@ -146,6 +164,7 @@ class S3Backend:
         self.public_endpoint = config.public_endpoint or config.endpoint
         self.clients = ClientPool(self._admin_keys)
         self._user_name = re.compile(re.escape(config.user_prefix) + rf".*-[0-9a-f]{{{_DIGEST}}}")
+        self._account_user_name = re.compile(re.escape(config.user_prefix) + rf"[A-Za-z0-9.-]*_[0-9a-f]{{{_DIGEST}}}")
         self._untaggable_warned = False
 
     def _admin_keys(self) -> KeyPair:
@@ -228,11 +247,19 @@ class S3Backend:
     def user_name(self, bucket: str, access: str) -> str:
         return user_name(self.config.user_prefix, bucket, access)
 
-    def _user_tags(self, bucket: str) -> dict[str, str]:
-        return {TAG_DRIVER: self.context.driver_name, TAG_BUCKET: bucket}
+    def _account(self, request: GrantAccess[S3AccessParams]) -> tuple[str, dict[str, str]]:
+        """The IAM user a grant is made as, and the tags that say what it was made for."""
+        tags = {TAG_DRIVER: self.context.driver_name}
+        if request.per_bucket:
+            return self.user_name(request.bucket, request.name), {**tags, TAG_BUCKET: request.bucket}
+        # Tag values hold at most 256 characters: room for an access name, not for a set of buckets.
+        return account_user_name(self.config.user_prefix, request.name), {**tags, TAG_ACCESS: request.name[:256]}
 
-    def _verify_user(self, user: dict[str, Any], bucket: str) -> None:
-        """Refuse a user whose path or tags (where the server keeps them) say it is not ours."""
+    def _verify_user(self, user: dict[str, Any], bucket: str | None) -> None:
+        """Refuse a user whose path or tags (where the server keeps them) say it is not ours.
+
+        ``bucket``: the bucket a one-bucket account was made for; None for a v1alpha2 account.
+        """
         name = user.get("UserName", "?")
         path = user.get("Path") or "/"
         if path not in (USER_PATH, "/"):
@@ -240,26 +267,25 @@ class S3Backend:
         tags = iam_kit.tags_of(user)
         if TAG_DRIVER in tags and tags[TAG_DRIVER] != self.context.driver_name:
             raise FailedPrecondition(f"IAM user {name!r} belongs to driver {tags[TAG_DRIVER]!r}; leaving it alone")
-        if TAG_BUCKET in tags and tags[TAG_BUCKET] != bucket:
+        if bucket is not None and TAG_BUCKET in tags and tags[TAG_BUCKET] != bucket:
             raise FailedPrecondition(f"IAM user {name!r} was made for bucket {tags[TAG_BUCKET]!r}, not {bucket!r}")
 
     async def grant_access(self, request: GrantAccess[S3AccessParams]) -> Granted:
-        # One bucket per grant until multi-bucket grants land here (multi_bucket_grants is off, so
-        # the core never sends more); the user is named after (bucket, name) as before v1alpha2.
-        bucket = request.bucket
-        user = self.user_name(bucket, request.name)
+        grants = {check_bucket_name(b.bucket, "bucket"): b.mode for b in request.buckets}
+        user, tags = self._account(request)
+        scope = request.bucket if request.per_bucket else None
         iam = await self._iam()
-        with edge(f"grant access to bucket {bucket!r}", "the IAM server"):
-            created = await iam_kit.create_user(iam, user, path=USER_PATH, tags=self._user_tags(bucket))
+        described = ", ".join(repr(bucket) for bucket in grants)
+        with edge(f"grant access to bucket{'s' if len(grants) > 1 else ''} {described}", "the IAM server"):
+            created = await iam_kit.create_user(iam, user, path=USER_PATH, tags=tags)
             if not created:
                 record = await iam_kit.get_user(iam, user)
                 if record is not None:
-                    self._verify_user(record, bucket)
-            document = policy_document(bucket, request.mode)
+                    self._verify_user(record, scope)
             # Our one policy, written every time (it also applies a changed access mode); any other
             # inline policy on the user (SeaweedFS hands a deleted user's policies to the next user of
             # that name) is removed, so the user can do exactly what was asked and no more.
-            await iam_kit.put_inline_policy(iam, user, POLICY_NAME, document)
+            await iam_kit.put_inline_policy(iam, user, POLICY_NAME, grants_document(grants))
             names = await iam_kit.inline_policy_names(iam, user)
             recalled = await self.context.credentials.recall(self.context.name, user)
             existing = [] if created else await iam_kit.access_key_ids(iam, user)
@@ -299,24 +325,29 @@ class S3Backend:
             await iam_kit.delete_access_keys(iam, user, stale)
         return remembered.keys
 
-    def _check_account(self, account: str, bucket: str) -> None:
-        if not self._user_name.fullmatch(account) or not account.startswith(
-            _user_stem(self.config.user_prefix, bucket)
-        ):
-            raise InvalidArgument(
-                f"account {account!r} is not an IAM user this driver derives for bucket {bucket!r}; "
-                "refusing to touch it"
-            )
+    def _check_account(self, account: str, buckets: tuple[str, ...]) -> str | None:
+        """Refuse an account this driver does not derive; the bucket of a one-bucket account."""
+        if self._account_user_name.fullmatch(account):
+            return None
+        if self._user_name.fullmatch(account):
+            for bucket in buckets:
+                if account.startswith(_user_stem(self.config.user_prefix, bucket)):
+                    return bucket
+        described = ", ".join(repr(bucket) for bucket in buckets)
+        raise InvalidArgument(
+            f"account {account!r} is not an IAM user this driver derives for bucket {described}; refusing to touch it"
+        )
 
     async def revoke_access(self, request: RevokeAccess) -> None:
-        self._check_account(request.account, request.bucket)
+        # The user holds the one policy naming every bucket: deleting it revokes all of them.
+        bucket = self._check_account(request.account, request.buckets)
         iam = await self._iam()
         with edge(f"revoke account {request.account!r}", "the IAM server"):
             await iam_kit.delete_user(
                 iam,
                 request.account,
                 known_policies=[POLICY_NAME],
-                verify=lambda record: self._verify_user(record, request.bucket),
+                verify=lambda record: self._verify_user(record, bucket),
             )
         await self.context.credentials.forget(self.context.name, request.account)
 
@@ -339,4 +370,5 @@ BACKEND = BackendType(
     access_params=S3AccessParams,
     build=S3Backend,
     s3_compatible=True,
+    multi_bucket_grants=True,
 )

@@ -213,7 +213,7 @@ class SeaweedBackend:
         return await (await self.ready()).create_bucket(request)
 
     def bucket_info(self, name: str) -> BucketInfo:
-        return self.s3.bucket_info(name)
+        return self.s3.bucket_info(name)  # no storage call: valid before SeaweedFS is ready
 
     async def delete_bucket(self, request: DeleteBucket) -> None:
         await (await self.ready()).delete_bucket(request)
@@ -253,5 +253,6 @@ BACKEND = BackendType(
     access_params=S3AccessParams,
     build=SeaweedBackend,
     s3_compatible=True,
+    multi_bucket_grants=True,
     development_only=True,
 )

@@ -41,6 +41,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="driver endpoint: unix:///path.sock (host:port also works, for test drivers) "
         f"(default: $COSI_ENDPOINT or {DEFAULT_ENDPOINT})",
     )
+    parser.add_argument(
+        "--api",
+        choices=("v1alpha1", "v1alpha2", "both"),
+        default="v1alpha1",
+        help="which COSI API's rules to check (default v1alpha1); both: one report for a driver serving both",
+    )
     params = parser.add_argument_group("the classes under test")
     params.add_argument(
         "--bucket-param",
@@ -81,6 +87,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="K=V",
         help="a write-only BucketAccessClass, for the access-mode checks",
+    )
+    params.add_argument(
+        "--v1alpha2-access-param",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a parameter of the v1alpha2 BucketAccessClass (modes come per bucket in v1alpha2 grants)",
     )
     data = parser.add_argument_group("data path")
     data.add_argument(
@@ -131,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         access_params=dict(args.access_param),
         read_access_params=None if args.read_access_param is None else dict(args.read_access_param),
         write_access_params=None if args.write_access_param is None else dict(args.write_access_param),
+        v1alpha2_access_params=dict(args.v1alpha2_access_param),
         s3_check=args.s3_check,
         propagation_seconds=args.propagation_seconds,
         timeout=args.timeout,
@@ -138,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         prefix=args.name_prefix,
         focus=tuple(args.focus),
         skip=tuple(args.skip),
+        apis=("v1alpha1", "v1alpha2") if args.api == "both" else (args.api,),
     )
     if args.list:
         chosen = {check.name for check in selected(options)}

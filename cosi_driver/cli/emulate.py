@@ -17,6 +17,20 @@ from cosi_driver.config.settings import DEFAULT_ENDPOINT
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--api",
+        choices=["v1alpha1", "v1alpha2"],
+        default="v1alpha1",
+        help="which sidecar to replay: v1alpha1 (v0.2.2, one Secret with BucketInfo JSON) or v1alpha2 "
+        "(upstream main: one claim per --mode in one BucketAccess, one Secret per claim with COSI_* keys)",
+    )
+    parser.add_argument(
+        "--mode",
+        action="append",
+        choices=["READ_WRITE", "READ_ONLY", "WRITE_ONLY"],
+        default=None,
+        help="v1alpha2: a claim of the BucketAccess and its access mode (repeat; default one READ_WRITE)",
+    )
+    parser.add_argument(
         "--endpoint",
         default=os.environ.get("COSI_ENDPOINT", DEFAULT_ENDPOINT),
         help=f"driver endpoint (default: $COSI_ENDPOINT or {DEFAULT_ENDPOINT})",
@@ -89,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
 
     from cosi_driver.testing.emulator import BurstRecord, EmulatorOptions, Record, emulate, emulate_burst
 
+    if args.api == "v1alpha2":
+        return _run_v1alpha2(args)
     options = EmulatorOptions(
         endpoint=args.endpoint,
         bucket_params=dict(args.bucket_param),
@@ -111,4 +127,29 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(record.to_json(args.show_secrets), indent=2))
     else:
         print(record.to_text(args.show_secrets))
+    return 0 if record.ok else 1
+
+
+def _run_v1alpha2(args: argparse.Namespace) -> int:
+    """The v1alpha2 sidecar's calls for one claim and one access (several buckets by --mode)."""
+    import asyncio
+    import json
+
+    from cosi_driver.testing.emulator.sidecar_v1alpha2 import V1Alpha2Options, emulate_v1alpha2
+
+    record = asyncio.run(
+        emulate_v1alpha2(
+            V1Alpha2Options(
+                endpoint=args.endpoint,
+                bucket_params=dict(args.bucket_param),
+                access_params=dict(args.access_param),
+                modes=tuple(args.mode or ["READ_WRITE"]),
+                duplicate_creates=max(0, args.duplicate_creates),
+                duplicate_grants=max(0, args.duplicate_grants),
+                max_backoff=max(0.0, args.max_backoff),
+                max_attempts=max(1, args.max_attempts),
+            )
+        )
+    )
+    print(json.dumps(record.to_json(args.show_secrets), indent=2) if args.json else record.to_text(args.show_secrets))
     return 0 if record.ok else 1

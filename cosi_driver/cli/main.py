@@ -21,7 +21,7 @@ COMMANDS = {
     "bootstrap": ("cosi_driver.cli.bootstrap", "generate a new driver project that uses cosi-driver as a library"),
     "emulate": (
         "cosi_driver.cli.emulate",
-        "replay the v0.2.2 sidecar's calls for a claim and an access; report what users see",
+        "replay the v0.2.2 (or --api v1alpha2) sidecar's calls for a claim and an access; report what users see",
     ),
     "conformance": (
         "cosi_driver.cli.conformance",
@@ -33,7 +33,7 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cosi-driver",
-        description="A Kubernetes COSI driver (v1alpha1) with pluggable storage backends.",
+        description="A Kubernetes COSI driver (v1alpha1 and v1alpha2) with pluggable storage backends.",
     )
     parser.add_argument("--version", action="version", version=f"cosi-driver {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

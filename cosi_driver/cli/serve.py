@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cosi_driver.config.settings import SETTINGS
 
 if TYPE_CHECKING:
-    from cosi_driver.transport.adapter import ApiAdapter
+    pass
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -48,16 +48,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _api_adapters() -> list[ApiAdapter]:
-    """The COSI API versions this driver serves (chosen in the composition root)."""
-    from cosi_driver.app import served_adapters
-
-    return served_adapters()
-
-
 async def serve(overrides: dict[str, str], *, span_exporter: Any = None) -> int:
     """Serve until SIGTERM/SIGINT; the process is built by :func:`cosi_driver.app.run`."""
     from cosi_driver.app import Hooks, run
 
-    hooks = Hooks(span_exporter=span_exporter, install_globals=True, adapters=_api_adapters())
+    hooks = Hooks(span_exporter=span_exporter, install_globals=True)
     return await run(os.environ, overrides, hooks)

@@ -26,6 +26,8 @@ from cosi_driver.core.values import ValueProblem, parse_driver_name, parse_octal
 
 DEFAULT_ENDPOINT = "unix:///var/lib/cosi/cosi.sock"
 DEFAULT_DRIVER_NAME = "cosi-driver.objectstorage.local"
+#: The COSI API versions ``serve`` can offer on its socket, in the order they are registered.
+API_VERSIONS = ("v1alpha1", "v1alpha2")
 
 
 def _parse_endpoint(text: str) -> Path:
@@ -71,12 +73,23 @@ def _parse_http_addr(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _parse_apis(text: str) -> tuple[str, ...]:
+    """A comma-separated subset of :data:`API_VERSIONS`; one sidecar generation per cluster needs one."""
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in chosen if part not in API_VERSIONS]
+    if unknown or not chosen:
+        named = f"unknown API {', '.join(repr(u) for u in unknown)}" if unknown else "names no API"
+        raise ValueProblem(f"{named}; choose from {', '.join(API_VERSIONS)} (comma-separated), not {text!r}")
+    return tuple(version for version in API_VERSIONS if version in chosen)
+
+
 ENDPOINT: OptionKind[Path] = OptionKind("unix:///path/to/socket.sock", _parse_endpoint)
 MODE: OptionKind[int] = OptionKind("an octal mode such as 0660", parse_octal_mode)
 USER: OptionKind[int] = OptionKind("a user name or numeric uid", _parse_user)
 GROUP: OptionKind[int] = OptionKind("a group name or numeric gid", _parse_group)
 DRIVER_NAME: OptionKind[str] = OptionKind("a DNS-style name such as objectstorage.example.com", parse_driver_name)
 HTTP_ADDR: OptionKind[tuple[str, int]] = OptionKind("host:port, e.g. :8080 or 127.0.0.1:8080", _parse_http_addr)
+APIS: OptionKind[tuple[str, ...]] = OptionKind("a comma-separated list of " + " and ".join(API_VERSIONS), _parse_apis)
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Owner of the socket (name or uid); default: the driver's own user."),
     Setting("X_COSI_ENDPOINT_GROUP", "--socket-group", "socket_gid", GROUP, None,
             "Group of the socket (name or gid); give the sidecar's group here with mode 0660."),
+    Setting("COSI_DRIVER_APIS", "--apis", "apis", APIS, ",".join(API_VERSIONS),
+            "COSI API versions served on the one socket: v1alpha1 (the v0.2.2 sidecar), v1alpha2 (the "
+            "v1alpha2 sidecar), or both."),
     Setting("COSI_DRIVER_NAME", "--name", "driver_name", DRIVER_NAME, DEFAULT_DRIVER_NAME,
             "Name returned by DriverGetInfo; BucketClasses select the driver by it. Checked by the "
             "stricter v1alpha2 rule (at most 63 characters, lowercase DNS labels starting with a letter)."),
@@ -144,6 +160,7 @@ class Settings:
     socket_mode: int
     socket_uid: int | None
     socket_gid: int | None
+    apis: tuple[str, ...]
     driver_name: str
     config_file: Path | None
     backend_type: str | None

@@ -72,6 +72,7 @@ class AcceptanceTarget:
     bucket_params: Mapping[str, str] = field(default_factory=dict)  # sent with every create
     propagation_seconds: float = 15.0  # how long the storage may take to apply a key or policy change
     operation_timeout: float = 30.0
+    existing_buckets: tuple[str, ...] = ()  # the backend's existingBuckets patterns (none by default)
 
 
 class Harness:
@@ -91,7 +92,10 @@ class Harness:
         return DriverConfig(
             backends={
                 BACKEND_NAME: BackendEntry(
-                    BACKEND_NAME, self.backend_type, parsed, ExistingBuckets((f"{EXISTING_PREFIX}-*",))
+                    BACKEND_NAME,
+                    self.backend_type,
+                    parsed,
+                    ExistingBuckets((f"{EXISTING_PREFIX}-*", *self.target.existing_buckets)),
                 )
             },
             default=BACKEND_NAME,

@@ -112,3 +112,15 @@ JSON Schema cannot express fail here, at template time, with the fix.
 {{- end -}}
 {{- toYaml $document -}}
 {{- end -}}
+
+{{/*
+The sidecar image for sidecar.api. v0.2.2 speaks only v1alpha1, and no release of the v1alpha2
+sidecar exists, so pairing v1alpha2 with the default tag fails here with the fix.
+*/}}
+{{- define "cosi-driver.sidecarImage" -}}
+{{- $image := .Values.sidecar.image -}}
+{{- if and (eq .Values.sidecar.api "v1alpha2") (not $image.digest) (eq (toString $image.tag) "v0.2.2") -}}
+{{- fail "sidecar.api=v1alpha2: the v0.2.2 sidecar speaks only COSI v1alpha1; set sidecar.image.tag (or digest) to the v1alpha2 sidecar build you run" -}}
+{{- end -}}
+{{- include "cosi-driver.image" (dict "image" $image "default" "v0.2.2") -}}
+{{- end -}}

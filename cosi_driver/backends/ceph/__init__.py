@@ -77,4 +77,5 @@ BACKEND: BackendType[Any, Any, Any] = BackendType(
     build=_build,
     derives_credentials=True,
     s3_compatible=True,
+    multi_bucket_grants=True,
 )

@@ -2,9 +2,15 @@
 
 * Create: S3 CreateBucket as the admin user (so the driver's user owns the bucket), the core's
   ownership mark as a bucket tag, versioning over S3 and the quota over Admin Ops.
-* Grant: one RGW user per BucketAccess with keys derived from the master key, and bucket policy
-  statements for it; both steps are idempotent and run side by side.
-* Revoke: the statements go, the user and its keys go, the objects it uploaded stay.
+* Grant: one RGW user per BucketAccess with keys derived from the master key, and statements for
+  it in the policy of each bucket it is granted, each with that bucket's mode; all steps are
+  idempotent and run side by side (one bucket's policy at a time, buckets in parallel).
+* Revoke: the statements go from every bucket the core names, the user and its keys go, the
+  objects it uploaded stay.
+* Existing (brownfield) buckets: found like any other (no mark of ours), never deleted by the core;
+  a grant names the bucket's real owner in the owner statement. RGW lets only a bucket's owner
+  change its policy (measured: the admin user gets AccessDenied on another user's bucket), so an
+  existing bucket is grantable when the driver's admin user owns it.
 * Delete: S3 DeleteBucket after an emptiness check (Pacific deletes a bucket that holds only
   unfinished multipart uploads, stranding their parts), or Admin Ops' purge.
 * Lookups use Admin Ops ``GET /admin/bucket``, which shows the owner and the tags of any bucket in
@@ -17,8 +23,9 @@ a read-modify-write under a lock per bucket (shared by all grants and revokes of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cosi_driver.backends.ceph import policy
@@ -31,6 +38,7 @@ from cosi_driver.backends.s3kit.errors import edge, error_code
 from cosi_driver.backends.s3kit.marks import MARK_TAG, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
 from cosi_driver.core.backend import (
+    AccessedBucket,
     BackendContext,
     CreateBucket,
     DeleteBucket,
@@ -44,6 +52,7 @@ from cosi_driver.core.errors import (
     BucketNotEmpty,
     CosiError,
     FailedPrecondition,
+    NotFound,
     OutOfRange,
     PermissionDenied,
     ResourceExhausted,
@@ -162,12 +171,11 @@ class CephRgwBackend:
         return self.bucket_info(name)
 
     def bucket_info(self, name: str) -> BucketInfo:
-        # The driver's clients use path addressing; RGW serves virtual hosts only with DNS set up.
         return S3BucketInfo(
             region=self.config.region,
             bucket_name=name,
             endpoint=self.config.public_endpoint or self.config.endpoint,
-            addressing_style=AddressingStyle.PATH,
+            addressing_style=AddressingStyle.PATH,  # RGW without bucket DNS: path style only
         )
 
     async def delete_bucket(self, request: DeleteBucket) -> None:
@@ -203,19 +211,20 @@ class CephRgwBackend:
     # -- access -------------------------------------------------------------------------------
 
     async def grant_access(self, request: GrantAccess[CephRgwAccessParams]) -> Granted:
-        # One bucket per grant until multi-bucket grants land here (multi_bucket_grants is off, so
-        # the core never sends more); the uid is derived from (bucket, name) as before v1alpha2.
-        bucket = request.bucket
-        uid = account_uid(bucket, request.name)
-        keys = self.context.credentials.derive(backend=self.context.name, bucket=bucket, account=uid)
-        owner = await self._owner_uid()
-        statements = [
-            policy.owner_statement(owner, bucket),
-            *policy.access_statements(uid, bucket, request.mode),
-        ]
-        await _both(
-            self.users.ensure(uid, self.users.display_name(bucket, request.name), keys),
-            self._update_policy(bucket, lambda document: policy.with_statements(document, *statements)),
+        uid = account_uid(request.scope, request.name)
+        keys = self.context.credentials.derive(backend=self.context.name, bucket=request.scope, account=uid)
+        buckets = [check_bucket_name(granted.bucket, "bucket") for granted in request.buckets]
+        owners = await _all(*(self._bucket_owner(granted) for granted in request.buckets))
+
+        def grant(granted: AccessedBucket, owner: str) -> Awaitable[None]:
+            statements = policy.grant_statements(uid, owner, granted.bucket, granted.mode)
+            return self._update_policy(
+                granted.bucket, lambda document: policy.with_statements(document, *statements), owner=owner
+            )
+
+        await _all(
+            self.users.ensure(uid, self.users.display_name(buckets, request.name), keys),
+            *(grant(granted, owner) for granted, owner in zip(request.buckets, owners, strict=True)),
         )
         credentials = S3Credentials(
             access_key_id=keys.access_key_id,
@@ -225,22 +234,41 @@ class CephRgwBackend:
         )
         return Granted(account=uid, credentials=credentials, key_version=self.context.credentials.key_version)
 
+    async def _bucket_owner(self, granted: AccessedBucket) -> str:
+        """Who owns a granted bucket: the admin user for ours, Admin Ops says for an existing one."""
+        if not granted.existing:
+            return await self._owner_uid()
+        info = await self._bucket_info(granted.bucket)
+        if info is None or not info.get("owner"):
+            raise NotFound(f"bucket {granted.bucket!r} does not exist in {self.storage}")
+        return str(info["owner"])
+
     async def revoke_access(self, request: RevokeAccess) -> None:
         sids = policy.access_sids(request.account)
-        await _both(
-            self._update_policy(
-                request.bucket, lambda document: policy.without_statements(document, *sids), missing_ok=True
-            ),
-            self.users.delete(request.account),
-        )
+
+        def revoke(bucket: str) -> Awaitable[None]:
+            return self._update_policy(
+                bucket, lambda document: policy.without_statements(document, *sids), missing_ok=True
+            )
+
+        await _all(*(revoke(bucket) for bucket in request.buckets), self.users.delete(request.account))
 
     async def _update_policy(
-        self, bucket: str, change: Callable[[dict[str, Any]], dict[str, Any]], *, missing_ok: bool = False
+        self,
+        bucket: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        missing_ok: bool = False,
+        owner: str | None = None,
     ) -> None:
-        """Read, change and write the bucket's policy, one change per bucket at a time."""
+        """Read, change and write the bucket's policy, one change per bucket at a time.
+
+        ``owner``: the bucket's owner, when known, to explain a refusal on a bucket the driver's
+        admin user does not own.
+        """
         s3 = await self._s3()
         async with self.context.locks.hold(("ceph-rgw bucket policy", self.config.endpoint, bucket)):
-            with edge(f"update the policy of bucket {bucket!r}", self.storage):
+            with self._not_owned(bucket, owner), edge(f"update the policy of bucket {bucket!r}", self.storage):
                 try:
                     text = (await s3.get_bucket_policy(Bucket=bucket))["Policy"]
                 except Exception as error:
@@ -270,6 +298,19 @@ class CephRgwBackend:
                             "(rgw_max_put_param_size, 1 MiB by default: about 900 BucketAccesses per bucket)"
                         ) from None
                     raise
+
+    @contextlib.contextmanager
+    def _not_owned(self, bucket: str, owner: str | None) -> Iterator[None]:
+        try:
+            yield
+        except PermissionDenied:
+            if owner is None or self._owner is None or owner == self._owner[1]:
+                raise
+            raise FailedPrecondition(
+                f"bucket {bucket!r} is owned by RGW user {owner!r}, and RGW lets only a bucket's owner change "
+                f"its policy; to grant it through the driver, make the driver's admin user {self._owner[1]!r} "
+                f"its owner (radosgw-admin bucket link --bucket={bucket} --uid={self._owner[1]})"
+            ) from None
 
     # -- lifecycle ----------------------------------------------------------------------------
 

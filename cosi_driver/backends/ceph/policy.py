@@ -12,6 +12,10 @@ rules, each measured on Pacific:
   could not read or list the versions of objects its grantees uploaded, before or after a revoke.
 * Statements the driver did not write (an operator's own additions) are kept as they are.
 * Statements are told apart by ``Sid``; AWS allows only ASCII letters and digits there.
+* An account granted several buckets has its statements in each bucket's own document, each
+  with that bucket's mode and naming only that bucket: a Deny a write-only bucket needs can
+  never reach a read-write bucket of the same account, and revoking removes the account's Sids
+  from every document it was written to.
 """
 
 from __future__ import annotations
@@ -72,6 +76,15 @@ def access_statements(uid: str, bucket: str, mode: AccessMode) -> list[dict[str,
         _statement(objects_sid, uid, "Allow", object_actions, [f"arn:aws:s3:::{bucket}/*"]),
         _statement(deny_sid, uid, "Deny", denied_actions(mode), _arns(bucket)),
     ]
+
+
+def grant_statements(uid: str, owner: str, bucket: str, mode: AccessMode) -> list[dict[str, Any]]:
+    """Everything one bucket's policy must hold for ``uid`` to use it in ``mode``.
+
+    ``owner`` is the bucket's owner as RGW reports it: the driver's admin user for buckets the
+    driver made, whoever made it for an existing bucket taken over by an operator's allow-list.
+    """
+    return [owner_statement(owner, bucket), *access_statements(uid, bucket, mode)]
 
 
 def parse(text: str | None) -> dict[str, Any]:

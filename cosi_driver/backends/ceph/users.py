@@ -25,9 +25,13 @@ UID_PREFIX = "cosi-"
 NO_BUCKETS = -1
 
 
-def account_uid(bucket: str, access_name: str) -> str:
-    """The RGW uid of a BucketAccess: stable, short, and free of characters RGW treats specially."""
-    return UID_PREFIX + access_digest(bucket, access_name, 24)
+def account_uid(scope: str, access_name: str) -> str:
+    """The RGW uid of a BucketAccess: stable, short, and free of characters RGW treats specially.
+
+    ``scope`` is the bucket of a one-bucket (v1alpha1) account, "" for a v1alpha2 account, which
+    belongs to its name alone; the digests cannot meet, since no bucket name is empty.
+    """
+    return UID_PREFIX + access_digest(scope, access_name, 24)
 
 
 class Users:
@@ -35,9 +39,11 @@ class Users:
         self._admin = admin
         self._mark = f"cosi-driver {driver_name}:"
 
-    def display_name(self, bucket: str, access_name: str) -> str:
+    def display_name(self, buckets: list[str], access_name: str) -> str:
         """Shown by ``radosgw-admin user info``; it also marks the user as this driver's."""
-        return f"{self._mark} {access_name} on bucket {bucket}"
+        if len(buckets) == 1:
+            return f"{self._mark} {access_name} on bucket {buckets[0]}"
+        return f"{self._mark} {access_name} on buckets {', '.join(sorted(buckets))}"
 
     def is_ours(self, user: dict[str, Any]) -> bool:
         return str(user.get("display_name", "")).startswith(self._mark)

@@ -2,13 +2,16 @@
 
 Only ``Allow`` statements (SeaweedFS has no ``Deny``), only actions every server we target
 accepts (SeaweedFS rejects ``s3:ListBucketMultipartUploads`` and ``s3:ListMultipartUploadParts``
-as a malformed policy), and only the one bucket: a bucket-level statement on the bucket's ARN
-and an object-level one on its objects.
+as a malformed policy), and only the granted buckets: per access mode, a bucket-level statement
+on the buckets' ARNs and an object-level one on their objects. Because nothing is denied, a
+bucket is reachable in exactly the modes whose statements name it, and any bucket not named is
+unreachable; so a write-only bucket must never appear in a statement that also allows reads.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from cosi_driver.core.types import AccessMode
@@ -36,19 +39,62 @@ def actions_for(mode: AccessMode) -> tuple[list[str], list[str]]:
     return bucket, objects
 
 
+def _allow(sid: str, mode: AccessMode, buckets: list[str]) -> list[dict[str, Any]]:
+    """The bucket-level and the object-level Allow of ``mode`` on ``buckets``."""
+    bucket_actions, object_actions = actions_for(mode)
+    return [
+        {
+            "Sid": f"{sid}Bucket",
+            "Effect": "Allow",
+            "Action": bucket_actions,
+            "Resource": [f"arn:aws:s3:::{bucket}" for bucket in buckets],
+        },
+        {
+            "Sid": f"{sid}Objects",
+            "Effect": "Allow",
+            "Action": object_actions,
+            "Resource": [f"arn:aws:s3:::{bucket}/*" for bucket in buckets],
+        },
+    ]
+
+
 def statements(bucket: str, mode: AccessMode, principal: Any = None) -> list[dict[str, Any]]:
     """Allow statements for ``mode`` on exactly ``bucket``; with ``principal`` for a bucket policy."""
-    bucket_actions, object_actions = actions_for(mode)
-    out: list[dict[str, Any]] = [
-        {"Sid": "CosiBucket", "Effect": "Allow", "Action": bucket_actions, "Resource": [f"arn:aws:s3:::{bucket}"]},
-        {"Sid": "CosiObjects", "Effect": "Allow", "Action": object_actions, "Resource": [f"arn:aws:s3:::{bucket}/*"]},
-    ]
+    out = _allow("Cosi", mode, [bucket])
     if principal is not None:
         for statement in out:
             statement["Principal"] = principal
     return out
 
 
+def grants_statements(grants: Mapping[str, AccessMode]) -> list[dict[str, Any]]:
+    """Allow statements for every bucket of one account, each in exactly its own mode.
+
+    Buckets that share a mode share its two statements, so the document grows by two ARNs per
+    bucket, not by two statements (AWS caps a user's inline policies at 2,048 characters). The
+    order is fixed (modes in declaration order, buckets sorted), so a retried grant writes the
+    identical document. With one mode, the Sids are those of :func:`statements`: a one-bucket
+    grant keeps the document earlier releases wrote.
+    """
+    if not grants:
+        raise ValueError("a policy needs at least one bucket")
+    modes = [mode for mode in AccessMode if mode in grants.values()]
+    out: list[dict[str, Any]] = []
+    for mode in modes:
+        sid = "Cosi" if len(modes) == 1 else f"Cosi{mode.value.title()}"
+        out += _allow(sid, mode, sorted(bucket for bucket, wanted in grants.items() if wanted is mode))
+    return out
+
+
+def grants_document(grants: Mapping[str, AccessMode]) -> str:
+    """The IAM inline policy of an account holding ``grants`` (bucket -> mode)."""
+    return _render(grants_statements(grants))
+
+
 def policy_document(bucket: str, mode: AccessMode, principal: Any = None) -> str:
     """A JSON policy document (an IAM inline policy, or a bucket policy when ``principal`` is given)."""
-    return json.dumps({"Version": VERSION, "Statement": statements(bucket, mode, principal)}, separators=(",", ":"))
+    return _render(statements(bucket, mode, principal))
+
+
+def _render(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": VERSION, "Statement": statements}, separators=(",", ":"))

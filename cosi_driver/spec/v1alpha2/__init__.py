@@ -1,1 +1,1 @@
-"""COSI ``sigs.k8s.io.cosi.v1alpha2``: generated stubs only (``make proto``); no servicer serves them yet."""
+"""COSI ``sigs.k8s.io.cosi.v1alpha2``: generated stubs (``make proto``) and the thin servicer (``servicer.ADAPTER``)."""

@@ -19,6 +19,9 @@ import grpc
 
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
+from cosi_driver.spec.v1alpha2 import cosi_pb2 as pb2
+from cosi_driver.spec.v1alpha2 import cosi_pb2_grpc as pb2_grpc
+from cosi_driver.testing import client as v2
 
 DEFAULT_PREFIX = "cosi-conformance"
 
@@ -47,6 +50,8 @@ class Options:
     access_params: Mapping[str, str] = field(default_factory=dict)  # a BucketAccessClass (read+write)
     read_access_params: Mapping[str, str] | None = None  # a read-only BucketAccessClass
     write_access_params: Mapping[str, str] | None = None  # a write-only BucketAccessClass
+    # v1alpha2's BucketAccessClass: modes travel per bucket in the request, so it is its own class.
+    v1alpha2_access_params: Mapping[str, str] = field(default_factory=dict)
     s3_check: bool = False
     propagation_seconds: float = 15.0
     timeout: float = 30.0  # per call; the sidecar sets none, so a hung call is a finding
@@ -54,6 +59,7 @@ class Options:
     prefix: str = DEFAULT_PREFIX
     focus: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
+    apis: tuple[str, ...] = ("v1alpha1",)  # which rule sets run: v1alpha1, v1alpha2 or both
 
 
 @dataclass(frozen=True)
@@ -91,20 +97,26 @@ class Check:
     run: Callable[[Session], Awaitable[str | None]]
     requires: tuple[str, ...] = ()
     needs_s3: bool = False
+    api: str = "v1alpha1"
 
 
 CHECKS: list[Check] = []
 
 
 def check(
-    name: str, summary: str, *, requires: tuple[str, ...] = ("identity.get-info",), needs_s3: bool = False
+    name: str,
+    summary: str,
+    *,
+    requires: tuple[str, ...] = ("identity.get-info",),
+    needs_s3: bool = False,
+    api: str = "v1alpha1",
 ) -> Callable[[Callable[[Session], Awaitable[str | None]]], Callable[[Session], Awaitable[str | None]]]:
     """Register a check. Checks run in registration order; ``requires`` names earlier checks."""
 
     def register(fn: Callable[[Session], Awaitable[str | None]]) -> Callable[[Session], Awaitable[str | None]]:
         if any(existing.name == name for existing in CHECKS):
             raise ValueError(f"conformance check {name!r} is registered twice")
-        CHECKS.append(Check(name, summary, fn, tuple(r for r in requires if r != name), needs_s3))
+        CHECKS.append(Check(name, summary, fn, tuple(r for r in requires if r != name), needs_s3, api))
         return fn
 
     return register
@@ -127,9 +139,13 @@ class Session:
         self.channel = grpc.aio.insecure_channel(options.endpoint)
         self.identity = pb_grpc.IdentityStub(self.channel)
         self.provisioner = pb_grpc.ProvisionerStub(self.channel)
+        self.identity2 = pb2_grpc.IdentityStub(self.channel)  # v1alpha2, same connection
+        self.provisioner2 = pb2_grpc.ProvisionerStub(self.channel)
         self.driver_name: str | None = None
         self.buckets: dict[str, dict[str, str]] = {}  # bucket_id -> delete_context (its create parameters)
         self.accounts: dict[tuple[str, str], None] = {}  # (bucket_id, account_id), in grant order
+        self.buckets2: dict[str, dict[str, str]] = {}  # v1alpha2 bucket_id -> its Create parameters
+        self.accounts2: dict[str, tuple[str, ...]] = {}  # v1alpha2 account_id -> the bucket_ids it covers
         self.shared: dict[str, Any] = {}  # results one check leaves for later ones
         self._before_cleanup: list[Callable[[], Awaitable[None]]] = []
         self._counter = 0
@@ -185,6 +201,46 @@ class Session:
     def revoke_request(self, bucket_id: str, account_id: str) -> Awaitable[Any]:
         request = pb.DriverRevokeBucketAccessRequest(bucket_id=bucket_id, account_id=account_id)
         return self._call(self.provisioner.DriverRevokeBucketAccess, request)
+
+    def create2_request(
+        self, name: str, params: Mapping[str, str] | None = None, protocols: tuple[str, ...] = ()
+    ) -> Awaitable[Any]:
+        chosen = dict(self.options.bucket_params if params is None else params)
+        request = pb2.DriverCreateBucketRequest(name=name, protocols=v2.protocol_list(protocols), parameters=chosen)
+        return self._call(self.provisioner2.DriverCreateBucket, request)
+
+    def grant2_request(
+        self,
+        name: str,
+        buckets: list[tuple[str, str]],
+        params: Mapping[str, str] | None = None,
+        *,
+        protocol: str = "S3",
+        authentication: str = "KEY",
+        service_account: str = "",
+    ) -> Awaitable[Any]:
+        chosen = dict(self.options.v1alpha2_access_params if params is None else params)
+        request = v2.grant_request(
+            name, buckets, protocol, authentication, service_account=service_account, params=chosen
+        )
+        return self._call(self.provisioner2.DriverGrantBucketAccess, request)
+
+    def revoke2_request(self, account_id: str, bucket_ids: tuple[str, ...] | list[str]) -> Awaitable[Any]:
+        request = v2.revoke_request(account_id, list(bucket_ids), params=dict(self.options.v1alpha2_access_params))
+        return self._call(self.provisioner2.DriverRevokeBucketAccess, request)
+
+    def delete2_request(self, bucket_id: str, params: Mapping[str, str] | None = None) -> Awaitable[Any]:
+        chosen = dict(self.buckets2.get(bucket_id, self.options.bucket_params) if params is None else params)
+        request = pb2.DriverDeleteBucketRequest(bucket_id=bucket_id, parameters=chosen)
+        return self._call(self.provisioner2.DriverDeleteBucket, request)
+
+    def track_bucket2(self, answer: Answer, params: Mapping[str, str]) -> None:
+        if answer.ok and answer.response.bucket_id:
+            self.buckets2.setdefault(str(answer.response.bucket_id), dict(params))
+
+    def track_account2(self, answer: Answer, bucket_ids: list[str]) -> None:
+        if answer.ok and answer.response.account_id:
+            self.accounts2[str(answer.response.account_id)] = tuple(bucket_ids)
 
     # -- tracked operations (fail the check on an error) ---------------------------------------
 
@@ -257,14 +313,24 @@ class Session:
                 result.revoked += 1
             else:
                 result.left_behind.append(f"access {account_id} on {bucket_id} ({answer.describe()})")
-        for bucket_id, context in list(self.buckets.items()):
-            answer = await self.answer(self.delete_request(bucket_id, context))
-            if answer.ok or answer.code is grpc.StatusCode.NOT_FOUND:
-                result.deleted += 1
+        for account_id, bucket_ids in list(self.accounts2.items()):
+            answer = await self.answer(self.revoke2_request(account_id, bucket_ids))
+            if answer.ok:
+                result.revoked += 1
             else:
-                result.left_behind.append(f"bucket {bucket_id} ({answer.describe()})")
+                result.left_behind.append(f"v1alpha2 access {account_id} ({answer.describe()})")
+        deletions = [(self.delete_request, self.buckets), (self.delete2_request, self.buckets2)]
+        for delete, buckets in deletions:
+            for bucket_id, context in list(buckets.items()):
+                answer = await self.answer(delete(bucket_id, context))
+                if answer.ok or answer.code is grpc.StatusCode.NOT_FOUND:
+                    result.deleted += 1
+                else:
+                    result.left_behind.append(f"bucket {bucket_id} ({answer.describe()})")
         self.accounts.clear()
         self.buckets.clear()
+        self.accounts2.clear()
+        self.buckets2.clear()
         return result
 
 

@@ -82,7 +82,7 @@ def selected(options: Options) -> list[Check]:
     def matches(name: str, patterns: tuple[str, ...]) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) or name.startswith(pattern + ".") for pattern in patterns)
 
-    chosen = [c for c in CHECKS if not options.focus or matches(c.name, options.focus)]
+    chosen = [c for c in CHECKS if c.api in options.apis and (not options.focus or matches(c.name, options.focus))]
     return [c for c in chosen if not matches(c.name, options.skip)]
 
 

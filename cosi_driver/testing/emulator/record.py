@@ -13,6 +13,8 @@ from typing import Any
 from cosi_driver.core.secret import MASK
 
 SECRET_JSON_FIELDS = ("accessSecretKey", "acessToken")
+# The v1alpha2 sidecar's flat Secret keys whose values are secret.
+SECRET_FLAT_KEYS = ("COSI_S3_ACCESS_SECRET_KEY", "COSI_AZURE_ACCESS_TOKEN", "COSI_GCS_ACCESS_SECRET")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Record:
     after_delete: dict[str, Any] = field(default_factory=dict)
     secret: str | None = None  # the Secret's BucketInfo JSON, exactly as the sidecar wrote it
     problems: list[Problem] = field(default_factory=list)
+    sidecar: str = "v0.2.2"  # which sidecar generation was emulated
+    flat_secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # v1alpha2: Secret name -> data
 
     def event(self, reason: str, kind: str, name: str, namespace: str, message: str) -> None:
         for seen in self.events:
@@ -95,6 +99,12 @@ class Record:
                         values[key] = MASK
         return document
 
+    def masked_flat_secrets(self, show_secrets: bool) -> dict[str, dict[str, str]]:
+        return {
+            name: {k: (MASK if k in SECRET_FLAT_KEYS and v and not show_secrets else v) for k, v in data.items()}
+            for name, data in self.flat_secrets.items()
+        }
+
     def to_json(self, show_secrets: bool = False) -> dict[str, Any]:
         return {
             **verdict_json(self),
@@ -105,10 +115,12 @@ class Record:
             "provisioned": self.provisioned,
             "after_delete": self.after_delete,
             "secret_bucket_info": self.masked_secret(show_secrets),
+            "sidecar": self.sidecar,
+            "secrets": self.masked_flat_secrets(show_secrets),
         }
 
     def to_text(self, show_secrets: bool = False) -> str:
-        out = [f"Sidecar v0.2.2 emulation against {self.endpoint}"]
+        out = [f"Sidecar {self.sidecar} emulation against {self.endpoint}"]
         out += [f"  {kind}: {name}" for kind, name in self.names.items()]
         out.append("\nCalls the sidecar made:")
         for call in self.calls:
@@ -133,6 +145,9 @@ class Record:
         secret = self.masked_secret(show_secrets)
         if secret is not None:
             out.append("  Secret key BucketInfo: " + json.dumps(secret, separators=(",", ":")))
+        for name, data in self.masked_flat_secrets(show_secrets).items():
+            out.append(f"  Secret {name}:")
+            out += [f"    {key}={value}" for key, value in sorted(data.items())]
         if self.after_delete:
             out.append("\nAfter deletion:")
             out += [f"  {key}: {value}" for key, value in self.after_delete.items()]

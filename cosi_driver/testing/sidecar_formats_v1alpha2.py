@@ -1,0 +1,56 @@
+"""What upstream's v1alpha2 sidecar checks in a driver's answers, as small pure functions.
+
+Shared by the conformance checks (``v2.*``) and the v1alpha2 sidecar emulator, so both judge an
+answer by the same rules (../shared/cosi/SIDECAR.md, v1alpha2 section).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from cosi_driver.spec.v1alpha2 import cosi_pb2 as pb
+
+#: Codes that end the v1alpha2 sidecar's reconciling of an object; everything else is retried.
+TERMINAL = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.UNIMPLEMENTED})
+#: The values it writes to ``COSI_S3_ADDRESSING_STYLE``; UNKNOWN is refused.
+ADDRESSING_STYLES = {pb.S3AddressingStyle.PATH: "Path", pb.S3AddressingStyle.VIRTUAL: "Virtual"}
+
+
+def protocol_names(protocols: Sequence[Any]) -> list[str]:
+    return [pb.ObjectProtocol.Type.Name(item.type) for item in protocols]
+
+
+def supported_protocols_problem(names: Sequence[str]) -> str | None:
+    """Why the sidecar exits at start-up on this ``supported_protocols``, or None."""
+    if not names or "UNKNOWN" in names or len(set(names)) != len(names):
+        return f"supported_protocols is {list(names)}; it must be non-empty, without UNKNOWN and without repeats"
+    return None
+
+
+def s3_info_problems(where: str, info: Any) -> list[str]:
+    """What the sidecar refuses in a bucket info's S3 slot."""
+    if not info.HasField("s3"):
+        return [f"{where} has no s3 slot"]
+    s3 = info.s3
+    problems = [f"{where}.s3.{name} is empty" for name in ("bucket_id", "endpoint", "region") if not getattr(s3, name)]
+    if s3.addressing_style.style not in ADDRESSING_STYLES:
+        problems.append(f"{where}.s3.addressing_style is UNKNOWN (PATH or VIRTUAL needed)")
+    return problems
+
+
+def grant_problems(response: Any, bucket_ids: Sequence[str]) -> list[str]:
+    """The sidecar's validation of a KEY grant over S3: empty when it accepts the answer."""
+    problems = [] if response.account_id else ["account_id is empty"]
+    answered = [item.bucket_id for item in response.buckets]
+    if sorted(answered) != sorted(bucket_ids):
+        problems.append(f"the answer lists buckets {answered}, the request {list(bucket_ids)}")
+    for item in response.buckets:
+        problems += s3_info_problems(f"buckets[{item.bucket_id}].bucket_info", item.bucket_info)
+    if not response.credentials.HasField("s3"):
+        problems.append("credentials has no s3 slot")
+    elif not (response.credentials.s3.access_key_id and response.credentials.s3.access_secret_key):
+        problems.append("credentials.s3 lacks the access key id or the secret (KEY needs both)")
+    return problems
