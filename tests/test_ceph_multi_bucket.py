@@ -36,7 +36,6 @@ async def harness(ceph_rgw: CephRgw) -> AsyncIterator[Harness]:
         probe=rgw_probe(ceph_rgw),
         master_key=MASTER_KEY,
         propagation_seconds=5.0,
-        existing_buckets=("legacy-*",),
     )
     async with running(target) as started:
         yield started
@@ -77,13 +76,13 @@ async def test_a_write_only_bucket_denies_reads_explicitly_and_only_there(harnes
 
 
 async def test_an_existing_bucket_is_granted_and_never_deleted(harness: Harness) -> None:
-    await check_an_existing_bucket(harness, harness.new_name("legacy"))
+    await check_an_existing_bucket(harness, harness.new_name(EXISTING_PREFIX))
 
 
 async def test_an_existing_bucket_of_another_rgw_user_is_refused_with_the_fix(
     harness: Harness, ceph_rgw: CephRgw
 ) -> None:
-    name, uid = harness.new_name("legacy"), harness.new_name("owner")
+    name, uid = harness.new_name(EXISTING_PREFIX), harness.new_name("owner")
     code, _ = await radosgw_admin(
         ceph_rgw,
         "user",

@@ -17,7 +17,7 @@ from cosi_driver.core import ids
 from cosi_driver.core.errors import AlreadyExists, InvalidArgument
 from cosi_driver.core.types import AccessMode
 from cosi_driver.core.validation import V1ALPHA2
-from cosi_driver.testing.acceptance import Harness, running
+from cosi_driver.testing.acceptance import EXISTING_PREFIX, Harness, running
 from tests.fixtures.seaweedfs import SeaweedFS
 from tests.multi_bucket_support import check_an_existing_bucket, check_modes_per_bucket, driver_of, grant, revoke
 from tests.test_s3_seaweedfs import iam_admin, s3_target
@@ -28,7 +28,6 @@ pytestmark = [pytest.mark.seaweedfs, pytest.mark.asyncio(loop_scope="function")]
 @pytest_asyncio.fixture
 async def harness(seaweedfs: SeaweedFS) -> AsyncIterator[Harness]:
     target = s3_target(seaweedfs)
-    target.existing_buckets = ("legacy-*",)
     async with running(target) as started:
         yield started
 
@@ -68,7 +67,7 @@ async def test_the_same_name_with_other_buckets_is_refused_and_changes_nothing(h
 
 
 async def test_an_existing_bucket_is_granted_and_never_deleted(harness: Harness) -> None:
-    await check_an_existing_bucket(harness, harness.new_name("legacy"))
+    await check_an_existing_bucket(harness, harness.new_name(EXISTING_PREFIX))
 
 
 async def test_revoke_refuses_an_iam_user_the_driver_did_not_derive(harness: Harness) -> None:

@@ -65,9 +65,17 @@ class FilesystemAccessParams(AccessParams):
     pass
 
 
+#: A file name holds 255 bytes on every common filesystem; the mark file adds ".json" to the name.
+MAX_NAME_BYTES = 250
+
+
 def _check_bucket_name(name: str) -> str:
     if name in (".", "..") or "/" in name or "\x00" in name or name.startswith(".cosi"):
         raise InvalidArgument(f"name {name!r} cannot be a directory name: no '/', not '.' or '..', not '.cosi*'")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise InvalidArgument(
+            f"name {name[:40]!r}... is too long for the filesystem backend: at most {MAX_NAME_BYTES} bytes (UTF-8)"
+        )
     return name
 
 

@@ -435,10 +435,19 @@ class Driver:
                 bucket=request.buckets[0].bucket,
                 account=request.name,
             )
+            account = ids.AccountRef(route.name, granted.account, granted.key_version)
+            try:
+                account_id = ids.check_fits(rules.name_field, account.encode(), rules.id_bytes)
+            except InvalidArgument:
+                # The caller gets no id to revoke with, so the account must not outlive this call.
+                revoke = RevokeAccess(granted.account, tuple(bucket.bucket for bucket in request.buckets))
+                await self._call(
+                    route, f"remove account {granted.account!r} again", route.backend.revoke_access(revoke),
+                    op="revoke_access", bucket=revoke.bucket, account=granted.account,
+                )  # fmt: skip
+                raise
             if not request.per_bucket and (recorded is None or recorded.account != granted.account):
                 await self._grants.record(route.name, request.name, replace(wanted, account=granted.account))
-            account = ids.AccountRef(route.name, granted.account, granted.key_version)
-            account_id = ids.check_fits(rules.name_field, account.encode(), rules.id_bytes)
             log.debug("access granted", backend=route.name, buckets=len(request.buckets), account_id=account_id)
             return Access(account_id=account_id, credentials=granted.credentials)
 

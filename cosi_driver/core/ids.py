@@ -14,10 +14,12 @@ fit (:func:`check_fits`)::
     account:                  v2.<backend>.a<key version>.<escaped account name>
 
 Backend names have no dot, so the first three dots split the fields and the name keeps its own
-dots. The escape is reversible for any name: lowercase letters, digits, ``.`` and ``-`` stand for
-themselves; every other character becomes its UTF-8 bytes, each byte two capital letters ``A``-``P``
-(its high and low nibble). Capitals never stand for themselves, so decoding is unambiguous, and
-DNS-style names (every Kubernetes and S3 name) come out unchanged and readable.
+dots. The kind letter also says how the name is written: lowercase (``b``, ``e``, ``a``) when the
+name consists of id characters only and stands as it is (every Kubernetes and S3 name: readable),
+uppercase (``B``, ``E``, ``A``) when it holds any other character and is written as the base64 of its
+UTF-8 bytes over the id alphabet (``A-Za-z0-9`` then ``.`` and ``-``, no padding). Both are
+reversible, one spelling per name, and the second costs 4/3 of the UTF-8 size, so a unicode name of
+up to ~80 bytes still fits v1alpha1's 128.
 
 Layout ``v1`` (issued before v1alpha2, still read): ``v1/<backend>/<bucket>`` and
 ``v1/<backend>/<key version>/<account>``.
@@ -33,6 +35,8 @@ the object's finalizer) and Grant with NOT_FOUND. ``read_*`` tell those ids apar
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 
@@ -46,46 +50,35 @@ MAX_ID_CHARS = 2048
 BACKEND_NAME = re.compile(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?")
 ID_CHARACTERS = re.compile(r"[A-Za-z0-9.-]*")
 
-_LITERAL = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
-_NIBBLES = "ABCDEFGHIJKLMNOP"
-_NIBBLE_VALUE = {letter: value for value, letter in enumerate(_NIBBLES)}
-_ESCAPED_RUN = re.compile(r"[A-P]+")
 _OURS, _EXISTING, _ACCOUNT = "b", "e", "a"
+_ALTCHARS = b".-"
 
 
-def escape(name: str) -> str:
-    """``name`` in the id alphabet; reversible with :func:`unescape` for every string."""
-    out: list[str] = []
-    for char in name:
-        if char in _LITERAL:
-            out.append(char)
-        else:
-            for byte in char.encode("utf-8", "surrogatepass"):
-                out.append(_NIBBLES[byte >> 4] + _NIBBLES[byte & 15])
-    return "".join(out)
+def escape(name: str) -> tuple[bool, str]:
+    """(verbatim, text): ``name`` itself when it is made of id characters, else its base64."""
+    if ID_CHARACTERS.fullmatch(name):
+        return True, name
+    data = base64.b64encode(name.encode("utf-8", "surrogatepass"), altchars=_ALTCHARS)
+    return False, data.decode("ascii").rstrip("=")
 
 
-def unescape(text: str) -> str | None:
-    """The name :func:`escape` turned into ``text``, or None when no name escapes to it."""
-    if not ID_CHARACTERS.fullmatch(text):
+def unescape(text: str, verbatim: bool) -> str | None:
+    """The name :func:`escape` wrote as ``text``, or None when no name is written so."""
+    if not text or not ID_CHARACTERS.fullmatch(text):
         return None
-    pieces: list[str] = []
-    position = 0
-    for run in _ESCAPED_RUN.finditer(text):
-        pieces.append(text[position : run.start()])
-        letters = run.group()
-        if len(letters) % 2:
-            return None
-        data = bytes(_NIBBLE_VALUE[letters[i]] << 4 | _NIBBLE_VALUE[letters[i + 1]] for i in range(0, len(letters), 2))
-        try:
-            pieces.append(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            return None
-        position = run.end()
-    pieces.append(text[position:])
-    name = "".join(pieces)
-    # One id per name: an escaped literal character ("GB" for "a") would be a second spelling.
-    return name if name and escape(name) == text else None
+    if verbatim:
+        return text
+    try:
+        name = base64.b64decode(text + "=" * (-len(text) % 4), altchars=_ALTCHARS, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    # One id per name: a name of id characters only, or a non-canonical base64, is a second spelling.
+    return name if escape(name) == (False, text) else None
+
+
+def _kind(letter: str, name: str) -> str:
+    verbatim, text = escape(name)
+    return f"{letter if verbatim else letter.upper()}.{text}"
 
 
 @dataclass(frozen=True)
@@ -95,8 +88,7 @@ class BucketRef:
     existing: bool = False  # taken with GetExistingBucket: never deleted or purged by the driver
 
     def encode(self) -> str:
-        kind = _EXISTING if self.existing else _OURS
-        return f"{VERSION}.{self.backend}.{kind}.{escape(self.bucket)}"
+        return f"{VERSION}.{self.backend}.{_kind(_EXISTING if self.existing else _OURS, self.bucket)}"
 
 
 @dataclass(frozen=True)
@@ -106,7 +98,8 @@ class AccountRef:
     key_version: int = 0
 
     def encode(self) -> str:
-        return f"{VERSION}.{self.backend}.{_ACCOUNT}{self.key_version}.{escape(self.account)}"
+        kind, text = _kind(_ACCOUNT, self.account).split(".", 1)
+        return f"{VERSION}.{self.backend}.{kind}{self.key_version}.{text}"
 
 
 def check_fits(field: str, encoded: str, limit: int = MAX_STRING_BYTES) -> str:
@@ -118,9 +111,9 @@ def check_fits(field: str, encoded: str, limit: int = MAX_STRING_BYTES) -> str:
     size = byte_size(encoded)
     if size > limit:
         raise InvalidArgument(
-            f"{field} is too long: the id made from it ({encoded[:40]!r}...) would be {size} characters, over "
-            f"the {limit} an id may have; shorten {field} (characters other than a-z, 0-9, '.' and '-' take "
-            "two characters per UTF-8 byte in an id)"
+            f"{field} is too long: the id made from it ({encoded[:40]!r}...) would be {size} bytes, over the "
+            f"{limit} bytes an id may have; shorten {field} (a name with characters other than A-Z, a-z, 0-9, "
+            "'.' and '-' takes 4/3 of its UTF-8 size in an id)"
         )
     return encoded
 
@@ -141,10 +134,10 @@ def read_bucket_id(value: str) -> BucketRef | None:
             return None
         return BucketRef(legacy[1], legacy[2])
     split = _split(value)
-    if split is None or split[1] not in (_OURS, _EXISTING):
+    if split is None or split[1].lower() not in (_OURS, _EXISTING) or len(split[1]) != 1:
         return None
-    name = unescape(split[2])
-    return None if name is None else BucketRef(split[0], name, existing=split[1] == _EXISTING)
+    name = unescape(split[2], verbatim=split[1].islower())
+    return None if name is None else BucketRef(split[0], name, existing=split[1].lower() == _EXISTING)
 
 
 def read_account_id(value: str) -> AccountRef | None:
@@ -160,9 +153,9 @@ def read_account_id(value: str) -> AccountRef | None:
             return None
         return AccountRef(legacy[1], legacy[3], int(legacy[2]))
     split = _split(value)
-    if split is None or not re.fullmatch(r"a(0|[1-9][0-9]{0,8})", split[1]):
+    if split is None or not re.fullmatch(r"[aA](0|[1-9][0-9]{0,8})", split[1]):
         return None
-    name = unescape(split[2])
+    name = unescape(split[2], verbatim=split[1][0] == _ACCOUNT)
     return None if name is None else AccountRef(split[0], name, int(split[1][1:]))
 
 
