@@ -238,7 +238,8 @@ class CephRgwBackend:
         """Who owns a granted bucket: the admin user for ours, Admin Ops says for an existing one."""
         if not granted.existing:
             return await self._owner_uid()
-        info = await self._bucket_info(granted.bucket)
+        # The admin's uid too: a refusal on another user's bucket names both (see _not_owned).
+        info, _ = await _both(self._bucket_info(granted.bucket), self._owner_uid())
         if info is None or not info.get("owner"):
             raise NotFound(f"bucket {granted.bucket!r} does not exist in {self.storage}")
         return str(info["owner"])
