@@ -62,7 +62,7 @@ def declare(
     portable: bool = False,
 ) -> Any:
     """A dataclass field declared as ``kind``; ``name`` is the key users write (default: the attribute)."""
-    meta = {"kind": kind, "doc": doc, "name": name, "env": env, "flag": flag, "portable": portable}
+    meta = Declared(name or "", "", kind, default, doc, env, flag, portable)  # completed by declared()
     if default is REQUIRED:
         return dataclasses.field(metadata={_META: meta})
     return dataclasses.field(default=default, metadata={_META: meta})
@@ -74,27 +74,14 @@ _CACHE: dict[type[Any], tuple[Declared, ...]] = {}
 def declared(cls: type[Any]) -> tuple[Declared, ...]:
     """The fields ``cls`` declares, in declaration order; every field must be declared."""
     cached = _CACHE.get(cls)
-    if cached is not None:
-        return cached
-    out = []
-    for f in dataclasses.fields(cls):
-        meta = f.metadata.get(_META)
-        if meta is None:
-            raise TypeError(f"{cls.__name__}.{f.name} is not declared with setting() or param()")
-        default = REQUIRED if f.default is dataclasses.MISSING else f.default
-        out.append(
-            Declared(
-                meta["name"] or f.name,
-                f.name,
-                meta["kind"],
-                default,
-                meta["doc"],
-                meta["env"],
-                meta["flag"],
-                meta["portable"],
-            )
-        )
-    cached = _CACHE[cls] = tuple(out)
+    if cached is None:
+        out = []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata.get(_META)
+            if meta is None:
+                raise TypeError(f"{cls.__name__}.{f.name} is not declared with setting() or param()")
+            out.append(dataclasses.replace(meta, name=meta.name or f.name, attribute=f.name))
+        cached = _CACHE[cls] = tuple(out)
     return cached
 
 

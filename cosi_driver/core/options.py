@@ -35,7 +35,6 @@ __all__ = [
     "STRING",
     "ConfigProblem",
     "OptionKind",
-    "OptionSpec",
     "SecretRef",
     "integer",
     "one_of",
@@ -46,8 +45,7 @@ __all__ = [
     "url",
 ]
 
-OptionKind = Kind
-OptionSpec = Declared
+OptionKind = Kind  # the name backends import
 
 
 def option(kind: Kind[Any], *, doc: str, default: Any = REQUIRED, name: str | None = None) -> Any:

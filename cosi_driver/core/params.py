@@ -36,7 +36,6 @@ __all__ = [
     "BucketParams",
     "DeletionPolicy",
     "Kind",
-    "ParamSpec",
     "Params",
     "Quota",
     "Versioning",
@@ -52,9 +51,7 @@ __all__ = [
 #: by the core's router and never reaches a backend.
 BACKEND_PARAMETER = "backend"
 
-# Names from before settings and parameters shared one set of kinds and one declaration.
-BOOL = BOOLEAN
-ParamSpec = Declared
+BOOL = BOOLEAN  # the name parameter declarations use
 
 
 def param(wire: str, kind: Kind[Any], *, default: Any, doc: str, portable: bool = False) -> Any:
