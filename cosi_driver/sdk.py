@@ -17,7 +17,10 @@ Two words for what users edit, and one declaration mechanism for each:
   :class:`BucketParams` / :class:`AccessParams` whose fields are made with :func:`param` and a
   :class:`ParamKind`. The core parses them before the backend is called.
 
-Both declarations also produce the documentation tables (``cosi-driver docs``).
+Both declarations also produce the documentation tables (``cosi-driver docs``). They are one
+mechanism underneath: ``SettingKind`` and ``ParamKind`` name the same class, so any kind suits a
+setting or a parameter (a ``QUANTITY`` setting, a ``seconds()`` parameter), and one parser checks
+both, as it checks the driver's own process settings.
 
 Stability: the names in ``__all__`` are the supported surface. They keep their meaning within a
 minor release; a removal or an incompatible change is announced in the changelog one minor

@@ -1,6 +1,6 @@
 """``cosi-driver docs``: reference tables generated from the code, so the documentation cannot drift.
 
-``settings`` prints every environment variable (from the settings table), ``parameters`` the
+``settings`` prints every environment variable (from the ``Settings`` declarations), ``parameters`` the
 BucketClass/BucketAccessClass vocabulary of each backend (from its parameter dataclasses), and
 ``backend-config`` each backend's ``config:`` settings. ``--update docs/configuration.md`` (where
 the tables live) rewrites the blocks between ``<!-- BEGIN generated:NAME -->`` and
@@ -41,7 +41,7 @@ def settings_table() -> str:
 
     rows = ["| Variable | Flag | Default | Meaning |", "|---|---|---|---|"]
     for setting in SETTINGS:
-        default = f"`{setting.default}`" if setting.default is not None else ""
+        default = f"`{setting.render_default()}`" if setting.default is not None else ""
         flag = f"`{setting.flag}`" if setting.flag else ""
         rows.append(f"| `{setting.env}` | {flag} | {default} | {_cell(setting.doc)} |")
     return "\n".join(rows)

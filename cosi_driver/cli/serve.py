@@ -20,7 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     for setting in SETTINGS:
         if not setting.flag:
             continue
-        default = f" (default: {setting.default})" if setting.default is not None else ""
+        default = f" (default: {setting.render_default()})" if setting.default is not None else ""
         parser.add_argument(
             setting.flag,
             dest=f"setting_{setting.attribute}",

@@ -1,8 +1,10 @@
 """The driver process's settings: environment variables, overridden by ``serve`` flags.
 
-One table (:data:`SETTINGS`) declares every variable with its flag, form, default and meaning;
-it drives parsing, the ``--help`` text and the settings table in docs/configuration.md, so they cannot
-drift apart. Every problem is reported at start-up naming the variable and the fix.
+The :class:`Settings` dataclass declares every variable on its field (flag, kind, default and
+meaning), with the same declaration mechanism as backend settings and class parameters
+(:mod:`cosi_driver.core.declare`); it drives parsing, the ``--help`` text and the settings table in
+docs/configuration.md, so they cannot drift apart. Every problem is reported at start-up naming the
+variable and the fix.
 
 ``COSI_ENDPOINT`` is the spec's; ``X_COSI_ENDPOINT_*`` are gocosi's names for the socket's mode
 and owner. The spec reserves the bare ``COSI_`` prefix for itself; our own settings use the
@@ -17,15 +19,16 @@ import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from cosi_driver.core.declare import Declared, FieldProblem, build, declare, declared
 from cosi_driver.core.driver import DEFAULT_BACKEND_TIMEOUT, DEFAULT_HEALTH_TIMEOUT
-from cosi_driver.core.options import BOOLEAN, PATH, ConfigProblem, OptionKind, integer, one_of, seconds
+from cosi_driver.core.kinds import BOOLEAN, PATH, Kind, integer, one_of, seconds
 from cosi_driver.core.secret import Secret
-from cosi_driver.core.values import ValueProblem, parse_driver_name, parse_octal_mode
+from cosi_driver.core.values import ConfigProblem, ValueProblem, parse_driver_name, parse_octal_mode
 
 DEFAULT_ENDPOINT = "unix:///var/lib/cosi/cosi.sock"
 DEFAULT_DRIVER_NAME = "cosi-driver.objectstorage.local"
+
 #: The COSI API versions ``serve`` can offer on its socket, in the order they are registered.
 API_VERSIONS = ("v1alpha1", "v1alpha2")
 
@@ -83,113 +86,103 @@ def _parse_apis(text: str) -> tuple[str, ...]:
     return tuple(version for version in API_VERSIONS if version in chosen)
 
 
-ENDPOINT: OptionKind[Path] = OptionKind("unix:///path/to/socket.sock", _parse_endpoint)
-MODE: OptionKind[int] = OptionKind("an octal mode such as 0660", parse_octal_mode)
-USER: OptionKind[int] = OptionKind("a user name or numeric uid", _parse_user)
-GROUP: OptionKind[int] = OptionKind("a group name or numeric gid", _parse_group)
-DRIVER_NAME: OptionKind[str] = OptionKind("a DNS-style name such as objectstorage.example.com", parse_driver_name)
-HTTP_ADDR: OptionKind[tuple[str, int]] = OptionKind("host:port, e.g. :8080 or 127.0.0.1:8080", _parse_http_addr)
-APIS: OptionKind[tuple[str, ...]] = OptionKind("a comma-separated list of " + " and ".join(API_VERSIONS), _parse_apis)
-
-
-@dataclass(frozen=True)
-class Setting:
-    env: str
-    flag: str
-    attribute: str
-    kind: OptionKind[Any]
-    default: str | None
-    doc: str
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("COSI_ENDPOINT", "--endpoint", "endpoint", ENDPOINT, DEFAULT_ENDPOINT,
-            "UNIX socket the driver listens on; the provisioner sidecar connects to it."),
-    Setting("X_COSI_ENDPOINT_PERMS", "--socket-perms", "socket_mode", MODE, "0660",
-            "Mode of the socket file, set from the instant it exists."),
-    Setting("X_COSI_ENDPOINT_USER", "--socket-user", "socket_uid", USER, None,
-            "Owner of the socket (name or uid); default: the driver's own user."),
-    Setting("X_COSI_ENDPOINT_GROUP", "--socket-group", "socket_gid", GROUP, None,
-            "Group of the socket (name or gid); give the sidecar's group here with mode 0660."),
-    Setting("COSI_DRIVER_APIS", "--apis", "apis", APIS, ",".join(API_VERSIONS),
-            "COSI API versions served on the one socket: v1alpha1 (the v0.2.2 sidecar), v1alpha2 (the "
-            "v1alpha2 sidecar), or both."),
-    Setting("COSI_DRIVER_NAME", "--name", "driver_name", DRIVER_NAME, DEFAULT_DRIVER_NAME,
-            "Name returned by DriverGetInfo; BucketClasses select the driver by it. Checked by the "
-            "stricter v1alpha2 rule (at most 63 characters, lowercase DNS labels starting with a letter)."),
-    Setting("COSI_DRIVER_CONFIG", "--config", "config_file", PATH, None,
-            "YAML file declaring one or more backends (see Configuration file). Mutually exclusive "
-            "with COSI_DRIVER_BACKEND."),
-    Setting("COSI_DRIVER_BACKEND", "--backend", "backend_type", OptionKind("a backend type", str), None,
-            "Type of the single backend when no config file is given; one of the two is required (serve "
-            "refuses to start without a backend). Its settings come from COSI_DRIVER_BACKEND_<SETTING> variables."),
-    Setting("COSI_DRIVER_STATE_DIR", "--state-dir", "state_dir", PATH, "/var/lib/cosi-driver/state",
-            "Directory of the driver's file state store (ownership records, stored credentials)."),
-    Setting("COSI_DRIVER_MASTER_KEY_FILE", "--master-key-file", "master_key_file", PATH, None,
-            "File holding the master key from which backends that choose their own keys derive "
-            "credentials (at least 32 bytes). Required only by such backends."),
-    Setting("COSI_DRIVER_MASTER_KEY", "", "master_key", OptionKind("a secret of at least 32 bytes", Secret), None,
-            "The master key itself, for local runs; prefer COSI_DRIVER_MASTER_KEY_FILE."),
-    Setting("COSI_DRIVER_MASTER_KEY_VERSION", "--master-key-version", "master_key_version", integer(1), "1",
-            "Version of the master key, recorded in account ids; raise it when the key is rotated."),
-    Setting("COSI_DRIVER_OPERATION_TIMEOUT", "--operation-timeout", "operation_timeout", seconds(0.1),
-            f"{DEFAULT_BACKEND_TIMEOUT:g}",
-            "Seconds any single backend operation may take before the call fails with DEADLINE_EXCEEDED "
-            "(the sidecar sets no deadline of its own)."),
-    Setting("COSI_DRIVER_SHUTDOWN_GRACE", "--shutdown-grace", "shutdown_grace", seconds(0.0), "10",
-            "Seconds in-flight calls may take to finish after SIGTERM/SIGINT."),
-    Setting("COSI_DRIVER_HTTP_ADDR", "--http-addr", "http_addr", HTTP_ADDR, None,
-            "host:port of the HTTP endpoint serving /livez, /readyz and /metrics (Prometheus); :PORT listens on "
-            "every interface, as kubelet probes need. Unset: no HTTP server."),
-    Setting("COSI_DRIVER_HEALTH_TIMEOUT", "--health-timeout", "health_timeout", seconds(0.1),
-            f"{DEFAULT_HEALTH_TIMEOUT:g}",
-            "Seconds each backend has to answer a readiness check before it counts as not ready."),
-    Setting("COSI_DRIVER_GRPC_REFLECTION", "--grpc-reflection", "grpc_reflection", BOOLEAN, "false",
-            "Serve gRPC server reflection on the COSI socket (for grpcurl). Needs the reflection extra."),
-    Setting("COSI_DRIVER_LOG_LEVEL", "--log-level", "log_level",
-            one_of("debug", "info", "warning", "error"), "info", "Log level."),
-    Setting("COSI_DRIVER_LOG_FORMAT", "--log-format", "log_format",
-            one_of("auto", "json", "console"), "auto",
-            "json, console, or auto (console on a terminal, JSON otherwise)."),
-)  # fmt: skip
+ENDPOINT: Kind[Path] = Kind("unix:///path/to/socket.sock", _parse_endpoint, render=lambda path: f"unix://{path}")
+MODE: Kind[int] = Kind("an octal mode such as 0660", parse_octal_mode, render=lambda mode: f"{mode:04o}")
+USER: Kind[int] = Kind("a user name or numeric uid", _parse_user)
+GROUP: Kind[int] = Kind("a group name or numeric gid", _parse_group)
+DRIVER_NAME: Kind[str] = Kind("a DNS-style name such as objectstorage.example.com", parse_driver_name)
+HTTP_ADDR: Kind[tuple[str, int]] = Kind("host:port, e.g. :8080 or 127.0.0.1:8080", _parse_http_addr)
+APIS: Kind[tuple[str, ...]] = Kind(
+    "a comma-separated list of " + " and ".join(API_VERSIONS), _parse_apis, render=",".join
+)
 
 
 @dataclass(frozen=True)
 class Settings:
-    endpoint: Path
-    socket_mode: int
-    socket_uid: int | None
-    socket_gid: int | None
-    apis: tuple[str, ...]
-    driver_name: str
-    config_file: Path | None
-    backend_type: str | None
-    state_dir: Path
-    master_key_file: Path | None
-    master_key: Secret | None
-    master_key_version: int
-    operation_timeout: float
-    shutdown_grace: float
-    http_addr: tuple[str, int] | None
-    health_timeout: float
-    grpc_reflection: bool
-    log_level: str
-    log_format: str
+    """Every process setting, declared once: its variable, flag, kind, default and meaning.
+
+    The declarations drive :func:`load_settings`, the ``serve`` flags and ``--help``, and the
+    settings table in docs/configuration.md. The documented default is the default rendered by
+    its kind (``0660``, ``30``), so the table shows what an operator would write.
+    """
+
+    # fmt: off
+    endpoint: Path = declare(ENDPOINT, env="COSI_ENDPOINT", flag="--endpoint",
+        default=ENDPOINT.from_text(DEFAULT_ENDPOINT),
+        doc="UNIX socket the driver listens on; the provisioner sidecar connects to it.")
+    socket_mode: int = declare(MODE, env="X_COSI_ENDPOINT_PERMS", flag="--socket-perms", default=0o660,
+        doc="Mode of the socket file, set from the instant it exists.")
+    socket_uid: int | None = declare(USER, env="X_COSI_ENDPOINT_USER", flag="--socket-user", default=None,
+        doc="Owner of the socket (name or uid); default: the driver's own user.")
+    socket_gid: int | None = declare(GROUP, env="X_COSI_ENDPOINT_GROUP", flag="--socket-group", default=None,
+        doc="Group of the socket (name or gid); give the sidecar's group here with mode 0660.")
+    apis: tuple[str, ...] = declare(APIS, env="COSI_DRIVER_APIS", flag="--apis", default=API_VERSIONS,
+        doc="COSI API versions served on the one socket: v1alpha1 (the v0.2.2 sidecar), v1alpha2 (the "
+        "v1alpha2 sidecar), or both.")
+    driver_name: str = declare(DRIVER_NAME, env="COSI_DRIVER_NAME", flag="--name", default=DEFAULT_DRIVER_NAME,
+        doc="Name returned by DriverGetInfo; BucketClasses select the driver by it. Checked by the "
+        "stricter v1alpha2 rule (at most 63 characters, lowercase DNS labels starting with a letter).")
+    config_file: Path | None = declare(PATH, env="COSI_DRIVER_CONFIG", flag="--config", default=None,
+        doc="YAML file declaring one or more backends (see Configuration file). Mutually exclusive "
+        "with COSI_DRIVER_BACKEND.")
+    backend_type: str | None = declare(Kind("a backend type", str), env="COSI_DRIVER_BACKEND", flag="--backend",
+        default=None,
+        doc="Type of the single backend when no config file is given; one of the two is required (serve "
+        "refuses to start without a backend). Its settings come from COSI_DRIVER_BACKEND_<SETTING> variables.")
+    state_dir: Path = declare(PATH, env="COSI_DRIVER_STATE_DIR", flag="--state-dir",
+        default=Path("/var/lib/cosi-driver/state"),
+        doc="Directory of the driver's file state store (ownership records, stored credentials).")
+    master_key_file: Path | None = declare(PATH, env="COSI_DRIVER_MASTER_KEY_FILE", flag="--master-key-file",
+        default=None,
+        doc="File holding the master key from which backends that choose their own keys derive "
+        "credentials (at least 32 bytes). Required only by such backends.")
+    master_key: Secret | None = declare(Kind("a secret of at least 32 bytes", Secret), env="COSI_DRIVER_MASTER_KEY",
+        default=None, doc="The master key itself, for local runs; prefer COSI_DRIVER_MASTER_KEY_FILE.")
+    master_key_version: int = declare(integer(1), env="COSI_DRIVER_MASTER_KEY_VERSION", flag="--master-key-version",
+        default=1, doc="Version of the master key, recorded in account ids; raise it when the key is rotated.")
+    operation_timeout: float = declare(seconds(0.1), env="COSI_DRIVER_OPERATION_TIMEOUT", flag="--operation-timeout",
+        default=DEFAULT_BACKEND_TIMEOUT,
+        doc="Seconds any single backend operation may take before the call fails with DEADLINE_EXCEEDED "
+        "(the sidecar sets no deadline of its own).")
+    shutdown_grace: float = declare(seconds(0.0), env="COSI_DRIVER_SHUTDOWN_GRACE", flag="--shutdown-grace",
+        default=10.0, doc="Seconds in-flight calls may take to finish after SIGTERM/SIGINT.")
+    http_addr: tuple[str, int] | None = declare(HTTP_ADDR, env="COSI_DRIVER_HTTP_ADDR", flag="--http-addr",
+        default=None,
+        doc="host:port of the HTTP endpoint serving /livez, /readyz and /metrics (Prometheus); :PORT listens on "
+        "every interface, as kubelet probes need. Unset: no HTTP server.")
+    health_timeout: float = declare(seconds(0.1), env="COSI_DRIVER_HEALTH_TIMEOUT", flag="--health-timeout",
+        default=DEFAULT_HEALTH_TIMEOUT,
+        doc="Seconds each backend has to answer a readiness check before it counts as not ready.")
+    grpc_reflection: bool = declare(BOOLEAN, env="COSI_DRIVER_GRPC_REFLECTION", flag="--grpc-reflection",
+        default=False,
+        doc="Serve gRPC server reflection on the COSI socket (for grpcurl). Needs the reflection extra.")
+    log_level: str = declare(one_of("debug", "info", "warning", "error"), env="COSI_DRIVER_LOG_LEVEL",
+        flag="--log-level", default="info", doc="Log level.")
+    log_format: str = declare(one_of("auto", "json", "console"), env="COSI_DRIVER_LOG_FORMAT", flag="--log-format",
+        default="auto", doc="json, console, or auto (console on a terminal, JSON otherwise).")
+    # fmt: on
+
+
+#: The declarations of :class:`Settings`, in order (the ``serve`` flags, ``--help`` and the docs table).
+SETTINGS: tuple[Declared, ...] = declared(Settings)
+
+
+def _env(field: Declared) -> str:
+    return field.env
 
 
 def load_settings(environ: Mapping[str, str], overrides: Mapping[str, str] | None = None) -> Settings:
-    """Parse every setting; ``overrides`` maps variable names to flag values given on the command line."""
+    """Parse every setting; ``overrides`` maps variable names to flag values given on the command line.
+
+    An empty variable counts as unset, so its default applies.
+    """
     merged = {**environ, **(overrides or {})}
-    values: dict[str, Any] = {}
-    for setting in SETTINGS:
-        text = merged.get(setting.env)
-        if text is None or text == "":
-            values[setting.attribute] = None if setting.default is None else setting.kind.parse(setting.default)
-            continue
-        try:
-            values[setting.attribute] = setting.kind.parse(text)
-        except ValueProblem as problem:
-            source = setting.flag if overrides and setting.env in overrides else setting.env
-            also = f" (or {setting.flag})" if setting.flag else ""
-            raise ConfigProblem(source, str(problem), f"set {setting.env}{also} to {setting.kind.form}") from None
-    return Settings(**values)
+    given = {field.env: merged[field.env] for field in SETTINGS if merged.get(field.env)}
+    try:
+        return build(Settings, given, key=_env, from_env=True)
+    except FieldProblem as problem:
+        field = problem.field
+        assert field is not None  # only known variables are given, and every setting has a default
+        source = field.flag if overrides and field.env in overrides else field.env
+        also = f" (or {field.flag})" if field.flag else ""
+        raise ConfigProblem(source, problem.problem, f"set {field.env}{also} to {field.kind.form}") from None

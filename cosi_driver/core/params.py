@@ -1,8 +1,10 @@
 """Typed schemas for BucketClass and BucketAccessClass parameters.
 
 On the wire, parameters are plain ``map<string,string>``. A backend declares what it accepts as a
-frozen dataclass whose fields are made with :func:`param`; the core parses the map into that
-dataclass once, before the backend is called, so a backend only ever sees typed values.
+frozen dataclass whose fields are made with :func:`param` and a kind from
+:mod:`cosi_driver.core.kinds`; the core parses the map into that dataclass once, with the shared
+parser (:func:`cosi_driver.core.declare.build`), before the backend is called, so a backend only
+ever sees typed values.
 
 Where the idea is the same across storage systems, backends share one portable vocabulary (the
 mixins below) so that users can copy a BucketClass from one backend to another. Names follow
@@ -16,19 +18,35 @@ import enum
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
-from cosi_driver.core.declared import declared_fields
+from cosi_driver.core.declare import Declared, FieldProblem, build, declare, declared
 from cosi_driver.core.errors import InvalidArgument
+from cosi_driver.core.kinds import BOOLEAN, COUNT, QUANTITY, Kind, choice
 from cosi_driver.core.types import AccessMode
-from cosi_driver.core.values import QUANTITY_FORM, ValueProblem, parse_bool, parse_int, parse_quantity
 
-T = TypeVar("T")
-E = TypeVar("E", bound=enum.Enum)
-
-_META = "cosi_param"
+__all__ = [
+    "BACKEND_PARAMETER",
+    "BOOL",
+    "COUNT",
+    "QUANTITY",
+    "AccessMode",
+    "AccessParams",
+    "BucketParams",
+    "DeletionPolicy",
+    "Kind",
+    "Params",
+    "Quota",
+    "Versioning",
+    "choice",
+    "fingerprint",
+    "param",
+    "parse_params",
+    "specs",
+    "to_wire",
+]
 
 #: The parameter that routes a BucketClass to one of several configured backends. It is handled
 #: by the core's router and never reaches a backend.
@@ -36,53 +54,12 @@ BACKEND_PARAMETER = "backend"
 #: The BucketAccessClass parameter giving a v1alpha1 grant its mode (v1alpha2 gives one per bucket).
 ACCESS_MODE_PARAMETER = "accessMode"
 
-
-@dataclass(frozen=True)
-class Kind(Generic[T]):
-    """How one parameter's string turns into a value, and how it is written back canonically."""
-
-    form: str
-    parse: Callable[[str], T]
-    render: Callable[[T], str] = str
-
-
-def choice(enum_type: type[E]) -> Kind[E]:
-    values = [str(member.value) for member in enum_type]
-
-    def parse(text: str) -> E:
-        lowered = text.strip().lower()
-        for member in enum_type:
-            if str(member.value) == lowered:
-                return member
-        raise ValueProblem(f"must be one of {', '.join(values)}, not {text!r}")
-
-    return Kind(form=" | ".join(values), parse=parse, render=lambda member: str(member.value))
-
-
-BOOL: Kind[bool] = Kind(form="true | false", parse=parse_bool, render=lambda v: "true" if v else "false")
-COUNT: Kind[int] = Kind(form="a whole number >= 0", parse=lambda text: parse_int(text, minimum=0))
-QUANTITY: Kind[int] = Kind(form=QUANTITY_FORM, parse=parse_quantity)
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One accepted parameter, as documentation and validation see it."""
-
-    wire: str
-    attribute: str
-    kind: Kind[Any]
-    default: Any
-    doc: str
-    portable: bool
-
-    def render_default(self) -> str:
-        return "(unset)" if self.default is None else self.kind.render(self.default)
+BOOL = BOOLEAN  # the name parameter declarations use
 
 
 def param(wire: str, kind: Kind[Any], *, default: Any, doc: str, portable: bool = False) -> Any:
     """Declare a dataclass field as the parameter ``wire`` (its name in the BucketClass)."""
-    meta = {"wire": wire, "kind": kind, "doc": doc, "portable": portable}
-    return field(default=default, metadata={_META: meta})
+    return declare(kind, name=wire, default=default, doc=doc, portable=portable)
 
 
 class DeletionPolicy(enum.Enum):
@@ -166,14 +143,9 @@ def _portable_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def specs(cls: type[Any]) -> tuple[ParamSpec, ...]:
+def specs(cls: type[Any]) -> tuple[Declared, ...]:
     """The parameters a dataclass declares, in declaration order."""
-    return declared_fields(
-        cls,
-        _META,
-        lambda f, meta: ParamSpec(meta["wire"], f.name, meta["kind"], f.default, meta["doc"], meta["portable"]),
-        "cosi_driver.core.params.param()",
-    )
+    return declared(cls)
 
 
 P = TypeVar("P", bound=Params)
@@ -185,29 +157,24 @@ def parse_params(cls: type[P], raw: Mapping[str, str], *, field_name: str, backe
     ``field_name`` is the request field (``parameters`` or ``delete_context``) so that the message
     points at what the user must edit.
     """
-    accepted = {spec.wire: spec for spec in specs(cls)}
-    accepted_list = ", ".join(sorted(accepted)) or "none"
-    values: dict[str, Any] = {}
-    for key, text in raw.items():
-        if key == BACKEND_PARAMETER:
-            continue
-        spec = accepted.get(key)
-        if spec is None:
-            if key in _portable_names():
-                raise InvalidArgument(
-                    f"{field_name}: parameter {key!r} is not supported by backend {backend!r}; "
-                    f"its storage cannot honour it. Accepted parameters: {accepted_list}"
-                )
+    try:
+        wire = {key: text for key, text in raw.items() if key != BACKEND_PARAMETER}
+        return build(cls, wire, from_env=True, given_order=True)
+    except FieldProblem as problem:
+        key = problem.key
+        if problem.field is not None:
             raise InvalidArgument(
-                f"{field_name}: unknown parameter {key!r} for backend {backend!r}. Accepted parameters: {accepted_list}"
-            )
-        try:
-            values[spec.attribute] = spec.kind.parse(text)
-        except ValueProblem as problem:
-            raise InvalidArgument(
-                f"{field_name}: parameter {key!r} {problem}. Accepted form: {spec.kind.form}"
+                f"{field_name}: parameter {key!r} {problem.problem}. Accepted form: {problem.field.kind.form}"
             ) from None
-    return cls(**values)
+        accepted_list = ", ".join(sorted(spec.wire for spec in specs(cls))) or "none"
+        if key in _portable_names():
+            raise InvalidArgument(
+                f"{field_name}: parameter {key!r} is not supported by backend {backend!r}; "
+                f"its storage cannot honour it. Accepted parameters: {accepted_list}"
+            ) from None
+        raise InvalidArgument(
+            f"{field_name}: unknown parameter {key!r} for backend {backend!r}. Accepted parameters: {accepted_list}"
+        ) from None
 
 
 def to_wire(params: Params) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """Parsers that turn configuration and parameter strings into typed values.
 
-Shared by BucketClass/BucketAccessClass parameter schemas (``core.params``) and the driver's own
-configuration (``config``). Each parser raises :class:`ValueProblem` with a sentence that says
-what is wrong and which form is accepted; the caller adds *where* (a parameter or config path).
+Shared by every declared value kind (``core.kinds``): BucketClass/BucketAccessClass parameters,
+backend settings and the driver's own process settings. Each parser raises :class:`ValueProblem`
+with a sentence that says what is wrong and which form is accepted; the caller adds *where* (a
+parameter, a config path or a variable) and, for configuration, the fix (:class:`ConfigProblem`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 class ValueProblem(ValueError):
     """A value has the wrong form. The text completes "<where> <text>"."""
+
+
+class ConfigProblem(ValueError):
+    """A configuration error: where it is, what is wrong, and how to fix it."""
+
+    def __init__(self, where: str, problem: str, fix: str = "") -> None:
+        self.where, self.problem, self.fix = where, problem, fix
+        text = f"{where}: {problem}"
+        super().__init__(f"{text}. Fix: {fix}" if fix else text)
 
 
 _TRUE = frozenset({"true", "yes", "on", "1", "enabled"})

@@ -69,7 +69,7 @@ class AdminOps:
     """One long-lived aiohttp session per backend; credentials are read again on every request.
 
     Reading the credentials each time lets a rotated Kubernetes Secret (mounted as files) take
-    effect without a restart; the file reads are cached by mtime in :mod:`cosi_driver.core.options`.
+    effect without a restart; the file reads are cached by mtime in :mod:`cosi_driver.core.kinds`.
     """
 
     def __init__(
