@@ -25,7 +25,7 @@ from benchmarks.harness import child, driver_args, scratch
 from benchmarks.report import Report
 from cosi_driver.backends.s3kit.clients import Connection
 from cosi_driver.backends.s3kit.policy import policy_document
-from cosi_driver.core.params import AccessMode
+from cosi_driver.core.types import AccessMode
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
 

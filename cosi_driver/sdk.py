@@ -73,7 +73,6 @@ from cosi_driver.core.params import (
     BOOL,
     COUNT,
     QUANTITY,
-    AccessMode,
     AccessParams,
     BucketParams,
     DeletionPolicy,
@@ -86,6 +85,7 @@ from cosi_driver.core.params import Kind as ParamKind
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.stores import StateStore
 from cosi_driver.core.types import (
+    AccessMode,
     AuthenticationType,
     AzureBucketInfo,
     AzureCredentials,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cosi_driver.core.params import AccessMode
+from cosi_driver.core.types import AccessMode
 from cosi_driver.testing.probes import S3AdminProbe, S3Session
 from tests.support import wait_until
 

@@ -54,14 +54,14 @@ async def test_two_differently_configured_backends_in_one_driver(tmp_path: Path)
         async with CosiClient(driver.endpoint) as client:
             local = await client.create("bucket-one")
             remote = await client.create("bucket-two", backend="kv")
-            assert local.bucket_id == "v1/local/bucket-one"
+            assert local.bucket_id == "v2.local.b.bucket-one"
             assert local.bucket_info.s3.region == "eu-local-1"
-            assert remote.bucket_id == "v1/kv/bucket-two"
+            assert remote.bucket_id == "v2.kv.b.bucket-two"
             assert (tmp_path / "fs" / "buckets" / "bucket-one").is_dir()
             assert "bucket-two" in (tmp_path / "kv.json").read_text()
             # Later calls route by the id alone.
             granted = await client.grant(remote.bucket_id, "ba-1")
-            assert granted.account_id.startswith("v1/kv/1/")  # key version 1 recorded
+            assert granted.account_id.startswith("v2.kv.a1.")  # key version 1 recorded
             assert s3_secrets(granted)["endpoint"] == "https://kv.example.com"
             await client.revoke(remote.bucket_id, granted.account_id)
             await client.delete(remote.bucket_id)

@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from cosi_driver.core import ids
 from cosi_driver.testing.acceptance import S3Session
 from cosi_driver.testing.client import expect_error, s3_secrets
 from tests.ceph_support import MASTER_KEY, user_info
@@ -59,7 +60,7 @@ async def test_serve_restart_and_no_secret_in_the_log(ceph_rgw: CephRgw, workdir
             assert again.account_id == writer.account_id
             assert s3_secrets(again) == s3_secrets(writer)
             await client.revoke(created.bucket_id, writer.account_id)
-            assert await user_info(ceph_rgw, writer.account_id.rsplit("/", 1)[-1]) is None
+            assert await user_info(ceph_rgw, ids.parse_account_id(writer.account_id).account) is None
             assert await S3Session(s3_secrets(reader), 5).allowed("get", bucket, "kept.txt")
             await client.revoke(created.bucket_id, reader.account_id)
             await client.delete(created.bucket_id, deletionPolicy="purge")

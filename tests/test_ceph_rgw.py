@@ -18,6 +18,7 @@ import pytest_asyncio
 from botocore.exceptions import ClientError
 
 from cosi_driver.backends.ceph.users import account_uid
+from cosi_driver.core import ids
 from cosi_driver.testing.acceptance import BACKEND_NAME, S3Session
 from cosi_driver.testing.client import expect_error, s3_secrets
 from cosi_driver.testing.probes import s3_client
@@ -38,7 +39,7 @@ async def drivers(ceph_rgw: CephRgw) -> AsyncIterator[Harnesses]:
 
 
 def _account(account_id: str) -> str:
-    return account_id.rsplit("/", 1)[-1]
+    return ids.parse_account_id(account_id).account
 
 
 async def _put(secrets: dict[str, str], bucket: str, key: str, body: bytes = b"data") -> None:
@@ -310,7 +311,7 @@ async def test_a_bucket_owned_by_another_rgw_user_is_never_adopted_even_with_our
             # Even a copied ownership tag does not make it ours: the owner must be the driver's user.
             ours = await h.create()
             async with admin_s3(rgw) as admin:
-                tags = (await admin.get_bucket_tagging(Bucket=ours.bucket_id.rsplit("/", 1)[-1]))["TagSet"]
+                tags = (await admin.get_bucket_tagging(Bucket=ids.parse_bucket_id(ours.bucket_id).bucket))["TagSet"]
             await s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags})
             await expect_error(h.create(name), grpc.StatusCode.ALREADY_EXISTS)
             foreign_id = f"v1/{BACKEND_NAME}/{name}"
@@ -345,7 +346,9 @@ async def test_a_frozen_gateway_is_unavailable_or_deadline_exceeded_and_the_driv
         assert "did not answer" in str(unhealthy.value)
     await backend.check_health()
     granted = await h.cosi.grant(bucket_id, h.new_name("ba"))
-    assert await S3Session(s3_secrets(granted), 5).eventually_allowed("put", bucket_id.rsplit("/", 1)[-1], "ok")
+    assert await S3Session(s3_secrets(granted), 5).eventually_allowed(
+        "put", ids.parse_bucket_id(bucket_id).bucket, "ok"
+    )
 
 
 async def test_an_unreachable_gateway_is_unavailable(drivers: Harnesses) -> None:

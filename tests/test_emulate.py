@@ -49,7 +49,7 @@ def test_our_driver_goes_through_a_clean_lifecycle(workdir: Path) -> None:
     ]
     bucket = report["names"]["Bucket"]
     assert bucket.startswith("bucket-")
-    assert report["provisioned"]["Bucket.status"]["bucketID"] == f"v1/filesystem/{bucket}"
+    assert report["provisioned"]["Bucket.status"]["bucketID"] == f"v2.filesystem.b.{bucket}"
     info = report["secret_bucket_info"]
     assert info["metadata"]["name"].startswith("bc-")
     assert info["spec"]["bucketName"] == bucket

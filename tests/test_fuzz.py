@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cosi_driver.core import ids
 from cosi_driver.core.validation import MAX_STRING_BYTES
 from cosi_driver.testing.fuzz import REGRESSION_NAMES, fuzz
 from tests.support import start_driver
@@ -18,7 +19,6 @@ from tests.support import start_driver
 MASTER_KEY = "fuzz-master-key-9a8b7c6d5e4f3a2b1c0d-ZYXWVUTSRQ"
 CALLS = int(os.environ.get("COSI_FUZZ_CALLS", "10000"))
 SEED = int(os.environ.get("COSI_FUZZ_SEED", "20"))
-ID_PREFIX = "v1/filesystem/"
 
 
 async def test_a_seeded_fuzz_of_every_rpc_gets_only_deliberate_answers(
@@ -49,7 +49,7 @@ async def test_a_seeded_fuzz_of_every_rpc_gets_only_deliberate_answers(
     # Issue 20's failing inputs: a name whose id fits is created; a longer one is refused, naming
     # the field and the limit. Never INTERNAL.
     for name, (code, message) in report.regressions.items():
-        if len((ID_PREFIX + name).encode()) <= MAX_STRING_BYTES:
+        if len(ids.BucketRef("filesystem", name).encode()) <= MAX_STRING_BYTES:
             assert code == "OK", (name, code, message)
         else:
             assert code == "INVALID_ARGUMENT", (name, code, message)

@@ -19,6 +19,7 @@ import grpc
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
+from cosi_driver.core import ids
 from cosi_driver.core.driver import Route
 from cosi_driver.core.errors import PermissionDenied
 from cosi_driver.observability.tracing import add_trace_ids
@@ -63,7 +64,7 @@ async def test_a_create_is_a_server_span_with_one_child_span_per_backend_operati
     assert server.attributes["rpc.service"] == PROVISIONER
     assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
     assert server.attributes["cosi.request.name"] == "bucket-a"
-    assert server.attributes["cosi.bucket.id"] == "v1/filesystem/bucket-a"  # from the response
+    assert server.attributes["cosi.bucket.id"] == "v2.filesystem.b.bucket-a"  # from the response
     children = kit.children(server)
     assert [span.name for span in children] == ["backend.find_bucket", "backend.create_bucket"]
     for child in children:
@@ -75,7 +76,7 @@ async def test_a_create_is_a_server_span_with_one_child_span_per_backend_operati
             "cosi.backend.type": "filesystem",
             "cosi.backend.operation": child.name.removeprefix("backend."),
             "cosi.bucket.name": "bucket-a",
-            "cosi.bucket.id": "v1/filesystem/bucket-a",
+            "cosi.bucket.id": "v2.filesystem.b.bucket-a",
             "cosi.outcome": "OK",
         }
         assert child.status.status_code is StatusCode.UNSET
@@ -102,7 +103,7 @@ async def test_grant_and_revoke_spans_name_the_account(serve: ServeFactory, work
     assert revoke.attributes is not None and revoke.attributes["cosi.account.id"] == account_id
     [backend_revoke] = kit.children(revoke)
     assert backend_revoke.attributes is not None
-    assert backend_revoke.attributes["cosi.account.name"] == account_id.rsplit("/", 1)[1]
+    assert backend_revoke.attributes["cosi.account.name"] == ids.parse_account_id(account_id).account
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ async def test_a_signal_lets_the_in_flight_call_finish_then_exits_0(workdir: Pat
     pause.unlink()
     response = await call
     await client.close()
-    assert response.bucket_id == "v1/kv/bucket-a"
+    assert response.bucket_id == "v2.kv.b.bucket-a"
     assert await asyncio.to_thread(driver.process.wait, 30) == 0
     assert not driver.socket_path.exists()
 

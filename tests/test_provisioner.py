@@ -23,7 +23,7 @@ async def test_get_info_returns_the_configured_name(client: Client) -> None:
 
 async def test_create_returns_an_id_and_s3_bucket_info(client: Client, workdir: Path) -> None:
     response = await client.create("bucket-a")
-    assert response.bucket_id == "v1/filesystem/bucket-a"
+    assert response.bucket_id == "v2.filesystem.b.bucket-a"
     assert response.bucket_info.WhichOneof("type") == "s3"
     assert response.bucket_info.s3.region == "local"
     assert (workdir / "data-filesystem" / "buckets" / "bucket-a").is_dir()
@@ -169,7 +169,7 @@ async def test_delete_of_an_id_we_never_issued_is_ok_and_touches_nothing(
 async def test_grant_returns_exactly_one_s3_credential_entry(client: Client) -> None:
     bucket_id = (await client.create("bucket-a")).bucket_id
     response = await client.grant(bucket_id, "ba-1", accessMode="read")
-    assert response.account_id.startswith("v1/filesystem/0/")
+    assert response.account_id.startswith("v2.filesystem.a0.")
     secrets = s3_secrets(response)
     assert set(secrets) == {"accessKeyID", "accessSecretKey", "endpoint", "region"}
     assert all(secrets.values())

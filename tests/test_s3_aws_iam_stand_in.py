@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 from cosi_driver.backends.s3 import POLICY_NAME, TAG_BUCKET, TAG_DRIVER, USER_PATH, user_name
+from cosi_driver.core import ids
 from cosi_driver.testing.acceptance import DRIVER_NAME, AcceptanceTarget, Harness, running
 from cosi_driver.testing.client import expect_error, s3_secrets
 from cosi_driver.testing.probes import S3AdminProbe
@@ -90,7 +91,7 @@ async def test_aws_iam_stand_in_revoke_clears_policies_and_keys_before_deleting(
     name = harness.new_name()
     bucket_id = (await harness.create(name)).bucket_id
     granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"))
-    user = granted.account_id.split("/", 3)[3]
+    user = ids.parse_account_id(granted.account_id).account
     async with iam(moto_endpoint) as client:
         await client.create_access_key(UserName=user)  # a second key, as a user may mint for itself
     await harness.cosi.revoke(bucket_id, granted.account_id)  # AWS answers DeleteConflict to a careless order

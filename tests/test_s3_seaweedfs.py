@@ -16,9 +16,10 @@ import pytest
 
 from cosi_driver.backends.s3 import user_name
 from cosi_driver.backends.s3kit.policy import policy_document
+from cosi_driver.core import ids
 from cosi_driver.core.credentials import CredentialKit
-from cosi_driver.core.params import AccessMode
 from cosi_driver.core.stores import FileStateStore
+from cosi_driver.core.types import AccessMode
 from cosi_driver.testing.acceptance import (
     BACKEND_NAME,
     AcceptanceTarget,
@@ -228,4 +229,4 @@ async def iam_admin(harness: Harness) -> AsyncIterator[Any]:
 
 
 def account_name(account_id: str) -> str:
-    return account_id.split("/", 3)[3]
+    return ids.parse_account_id(account_id).account

@@ -25,7 +25,7 @@ from cosi_driver.core.errors import (
     Unimplemented,
 )
 from cosi_driver.core.options import ConfigProblem, parse_options
-from cosi_driver.core.params import AccessMode
+from cosi_driver.core.types import AccessMode
 from tests.support import run_cli
 
 

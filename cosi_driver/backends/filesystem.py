@@ -10,7 +10,10 @@ Layout under ``root``::
 
     buckets/<bucket>/...           the bucket's objects (plain files)
     .cosi/marks/<bucket>.json      the core's ownership mark for the bucket
-    .cosi/accounts/<account>.json  one account: its bucket, access mode and keys (0600)
+    .cosi/accounts/<account>.json  one account: its buckets with their access modes, and keys (0600)
+
+One account may cover several buckets (v1alpha2 grants), each with its own mode; records written
+before v1alpha2 hold one ``bucket`` and ``mode`` and are read as a one-bucket map.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cosi_driver.backends.accounts import access_digest
 from cosi_driver.core.backend import (
@@ -40,7 +44,7 @@ from cosi_driver.core.files import atomic_write_json, ensure_private_dir, read_j
 from cosi_driver.core.options import PATH, STRING, option
 from cosi_driver.core.params import AccessParams, BucketParams
 from cosi_driver.core.secret import Secret
-from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
+from cosi_driver.core.types import AddressingStyle, BucketInfo, S3BucketInfo, S3Credentials
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,17 @@ class FilesystemAccessParams(AccessParams):
     pass
 
 
+#: A file name holds 255 bytes on every common filesystem; the mark file adds ".json" to the name.
+MAX_NAME_BYTES = 250
+
+
 def _check_bucket_name(name: str) -> str:
     if name in (".", "..") or "/" in name or "\x00" in name or name.startswith(".cosi"):
         raise InvalidArgument(f"name {name!r} cannot be a directory name: no '/', not '.' or '..', not '.cosi*'")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise InvalidArgument(
+            f"name {name[:40]!r}... is too long for the filesystem backend: at most {MAX_NAME_BYTES} bytes (UTF-8)"
+        )
     return name
 
 
@@ -113,7 +125,15 @@ class FilesystemBackend:
         with self._storage(f"create bucket {name!r}"):
             (self._buckets / name).mkdir(mode=0o700, exist_ok=True)
             await asyncio.to_thread(atomic_write_json, self._marks / f"{name}.json", {"mark": request.mark})
-        return S3BucketInfo(region=self.config.region)
+        return self.bucket_info(name)
+
+    def bucket_info(self, name: str) -> BucketInfo:
+        return S3BucketInfo(
+            region=self.config.region,
+            bucket_name=name,
+            endpoint=self._buckets.as_uri(),
+            addressing_style=AddressingStyle.PATH,
+        )
 
     async def delete_bucket(self, request: DeleteBucket) -> None:
         path = self._buckets / _check_bucket_name(request.name)
@@ -129,27 +149,29 @@ class FilesystemBackend:
     # -- access -------------------------------------------------------------------------------
 
     @staticmethod
-    def account_name(bucket: str, access_name: str) -> str:
-        return f"acct-{access_digest(bucket, access_name, 24)}"
+    def account_name(scope: str, access_name: str) -> str:
+        """``scope`` is the bucket for a per-bucket (v1alpha1) account, "" for a name-scoped one."""
+        return f"acct-{access_digest(scope, access_name, 24)}"
 
     async def grant_access(self, request: GrantAccess[FilesystemAccessParams]) -> Granted:
-        account = self.account_name(request.bucket, request.name)
+        account = self.account_name(request.scope, request.name)
         path = self._accounts / f"{account}.json"
-        mode = request.params.access_mode.value
-        with self._storage(f"grant access to bucket {request.bucket!r}"):
+        modes = {bucket.bucket: bucket.mode.value for bucket in request.buckets}
+        with self._storage(f"grant access to bucket(s) {', '.join(map(repr, modes))}"):
             record = read_json(path)
             if not isinstance(record, dict):
                 record = {
-                    "bucket": request.bucket,
                     "name": request.name,
-                    "mode": mode,
+                    "buckets": modes,
                     "access_key_id": "FS" + secrets.token_hex(9).upper(),
                     "secret_access_key": secrets.token_hex(20),
                 }
                 await asyncio.to_thread(atomic_write_json, path, record)
-            elif record.get("mode") != mode:
-                # The BucketAccessClass changed between retries: apply the new mode, keep the keys.
-                record = {**record, "mode": mode}
+            elif _granted_modes(record) != modes:
+                # The BucketAccessClass changed between v1alpha1 retries (the core refuses a changed
+                # v1alpha2 grant before it gets here): apply the new modes, keep the keys.
+                record = {key: value for key, value in record.items() if key not in ("bucket", "mode")}
+                record["buckets"] = modes
                 await asyncio.to_thread(atomic_write_json, path, record)
         credentials = S3Credentials(
             access_key_id=record["access_key_id"],
@@ -173,6 +195,13 @@ class FilesystemBackend:
         return None
 
 
+def _granted_modes(record: dict[str, Any]) -> dict[str, str]:
+    """An account record's bucket -> mode map, in either record format."""
+    if isinstance(record.get("buckets"), dict):
+        return {str(bucket): str(mode) for bucket, mode in record["buckets"].items()}
+    return {str(record.get("bucket")): str(record.get("mode"))}
+
+
 def _holds_files(path: Path) -> bool:
     try:
         return any(files for _, _, files in os.walk(path))
@@ -187,5 +216,6 @@ BACKEND = BackendType(
     bucket_params=FilesystemBucketParams,
     access_params=FilesystemAccessParams,
     build=FilesystemBackend,
+    multi_bucket_grants=True,
     development_only=True,
 )

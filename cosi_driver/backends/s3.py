@@ -57,7 +57,7 @@ from cosi_driver.core.options import (
     option,
 )
 from cosi_driver.core.params import AccessParams, BucketParams, Versioning
-from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
+from cosi_driver.core.types import AddressingStyle, BucketInfo, S3BucketInfo, S3Credentials
 from cosi_driver.core.values import ValueProblem
 
 log = structlog.get_logger("cosi_driver.backends.s3")
@@ -193,7 +193,15 @@ class S3Backend:
                 "which buckets are its own",
                 backend=self.context.name,
             )
-        return S3BucketInfo(region=self.config.region)
+        return self.bucket_info(name)
+
+    def bucket_info(self, name: str) -> BucketInfo:
+        return S3BucketInfo(
+            region=self.config.region,
+            bucket_name=name,
+            endpoint=self.public_endpoint,
+            addressing_style=AddressingStyle(self.config.addressing_style),
+        )
 
     async def delete_bucket(self, request: DeleteBucket) -> None:
         name = check_bucket_name(request.name)
@@ -236,6 +244,8 @@ class S3Backend:
             raise FailedPrecondition(f"IAM user {name!r} was made for bucket {tags[TAG_BUCKET]!r}, not {bucket!r}")
 
     async def grant_access(self, request: GrantAccess[S3AccessParams]) -> Granted:
+        # One bucket per grant until multi-bucket grants land here (multi_bucket_grants is off, so
+        # the core never sends more); the user is named after (bucket, name) as before v1alpha2.
         bucket = request.bucket
         user = self.user_name(bucket, request.name)
         iam = await self._iam()
@@ -245,7 +255,7 @@ class S3Backend:
                 record = await iam_kit.get_user(iam, user)
                 if record is not None:
                     self._verify_user(record, bucket)
-            document = policy_document(bucket, request.params.access_mode)
+            document = policy_document(bucket, request.mode)
             # Our one policy, written every time (it also applies a changed access mode); any other
             # inline policy on the user (SeaweedFS hands a deleted user's policies to the next user of
             # that name) is removed, so the user can do exactly what was asked and no more.

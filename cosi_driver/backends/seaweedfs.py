@@ -212,6 +212,9 @@ class SeaweedBackend:
     async def create_bucket(self, request: CreateBucket[S3BucketParams]) -> BucketInfo:
         return await (await self.ready()).create_bucket(request)
 
+    def bucket_info(self, name: str) -> BucketInfo:
+        return self.s3.bucket_info(name)
+
     async def delete_bucket(self, request: DeleteBucket) -> None:
         await (await self.ready()).delete_bucket(request)
 

@@ -6,6 +6,7 @@ The file follows Thanos objstore's shape, a ``type:`` and a ``config:`` per back
       local:
         type: filesystem
         default: true
+        existingBuckets: ["legacy-*"]   # optional: names the driver may take as existing buckets
         config:
           root: /var/lib/cosi-driver/filesystem
       seaweed:
@@ -38,6 +39,10 @@ from cosi_driver.config.settings import Settings
 from cosi_driver.core import registry
 from cosi_driver.core.backend import BackendType
 from cosi_driver.core.credentials import master_key_problem
+from cosi_driver.core.existing import ENVIRONMENT as EXISTING_ENVIRONMENT
+from cosi_driver.core.existing import NONE as NO_EXISTING_BUCKETS
+from cosi_driver.core.existing import SETTING as EXISTING_SETTING
+from cosi_driver.core.existing import ExistingBuckets
 from cosi_driver.core.ids import BACKEND_NAME
 from cosi_driver.core.options import SECRET, ConfigProblem, SecretRef, option_specs, parse_options
 from cosi_driver.core.values import ValueProblem, parse_int
@@ -51,6 +56,7 @@ class BackendEntry:
     name: str
     type: BackendType[Any, Any, Any]
     config: Any
+    existing: ExistingBuckets = NO_EXISTING_BUCKETS  # the core-level existingBuckets setting
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,12 @@ def _from_environment(settings: Settings, backend_env: Mapping[str, str]) -> Dri
             "file declaring the backends",
         )
     backend_type = _load_type(type_name, "COSI_DRIVER_BACKEND")
+    backend_env = dict(backend_env)
+    existing_text = backend_env.pop(EXISTING_ENVIRONMENT, "")  # the core's setting, not the backend's
+    try:
+        existing = ExistingBuckets.from_text(existing_text)
+    except ValueProblem as problem:
+        raise ConfigProblem(EXISTING_ENVIRONMENT, str(problem), "use comma-separated glob patterns") from None
     plain: dict[str, str] = {}  # variable -> setting whose value it holds
     files: dict[str, str] = {}  # variable -> secret setting whose value is read from that file
     for spec in option_specs(backend_type.config):
@@ -134,7 +146,7 @@ def _from_environment(settings: Settings, backend_env: Mapping[str, str]) -> Dri
     except ConfigProblem as problem:  # name the variable, not the YAML-style path
         setting = problem.where.rsplit(".", 1)[-1]
         raise ConfigProblem(BACKEND_ENV_PREFIX + setting.upper(), problem.problem, problem.fix) from None
-    entry = BackendEntry(type_name, backend_type, config)
+    entry = BackendEntry(type_name, backend_type, config, existing)
     return DriverConfig(
         backends={type_name: entry},
         default=type_name,
@@ -219,15 +231,31 @@ def _parse_backend(name: Any, body: Any, at: str) -> BackendEntry:
     if not isinstance(body, dict) or "type" not in body:
         raise ConfigProblem(at, "needs a 'type' and a 'config'", "e.g. {type: filesystem, config: {root: /data}}")
     for key in body:
-        if key not in ("type", "config", "default"):
-            raise ConfigProblem(f"{at}.{key}", "is not a known key", "use type, config and default")
+        if key not in ("type", "config", "default", EXISTING_SETTING):
+            raise ConfigProblem(
+                f"{at}.{key}", "is not a known key", f"use type, config, default and {EXISTING_SETTING}"
+            )
     if body.get("default") not in (None, True, False):
         raise ConfigProblem(f"{at}.default", "must be true or false", "mark exactly one backend default: true")
     backend_type = _load_type(str(body["type"]), f"{at}.type")
     config_values = body.get("config") or {}
     if not isinstance(config_values, dict):
         raise ConfigProblem(f"{at}.config", "must be a mapping", "write the backend's settings as key: value")
-    return BackendEntry(name, backend_type, _parse_backend_config(backend_type, config_values, f"{at}.config"))
+    config = _parse_backend_config(backend_type, config_values, f"{at}.config")
+    return BackendEntry(
+        name, backend_type, config, _parse_existing(body.get(EXISTING_SETTING), f"{at}.{EXISTING_SETTING}")
+    )
+
+
+def _parse_existing(raw: Any, where: str) -> ExistingBuckets:
+    if raw is None:
+        return NO_EXISTING_BUCKETS
+    try:
+        if not isinstance(raw, list):
+            raise ValueProblem(f"must be a list of bucket name patterns, not {raw!r}")
+        return ExistingBuckets.parse(raw)
+    except ValueProblem as problem:
+        raise ConfigProblem(where, str(problem), 'e.g. existingBuckets: ["legacy-*", "shared-data"]') from None
 
 
 def _parse_secret(raw: Any, where: str) -> SecretRef:

@@ -49,7 +49,7 @@ def build_route(
         raise ConfigProblem(
             f"backend {entry.name!r}", f"could not start: {error.strerror or error}", "check its settings and paths"
         ) from None
-    return Route(name=entry.name, type=entry.type, backend=backend)
+    return Route(name=entry.name, type=entry.type, backend=backend, existing=entry.existing)
 
 
 async def close_routes(routes: Mapping[str, Route]) -> None:

@@ -10,7 +10,15 @@ for the backend:
 * carry the core's ownership mark on buckets where the storage can (a tag, a metadata record) and
   report it back from :meth:`Backend.find_bucket`;
 * translate storage errors into :mod:`cosi_driver.core.errors` at its edge, with messages that
-  never contain a secret.
+  never contain a secret;
+* describe how a client reaches a bucket (:meth:`Backend.bucket_info`), and answer
+  :meth:`Backend.find_bucket` for any bucket name, including buckets the driver did not make (an
+  *existing* bucket the operator allowed carries no mark; the core never deletes one).
+
+Grants (since v1alpha2) name several buckets, each with its own access mode. A backend that can
+put one credential on several buckets sets ``BackendType.multi_bucket_grants``; for one that
+cannot, the core answers a grant of more than one bucket with OUT_OF_RANGE and the backend only
+ever sees one bucket (``GrantAccess.bucket`` / ``GrantAccess.mode``).
 
 A backend package exposes one :class:`BackendType` through the ``cosi_driver.backends`` entry
 point group; the driver imports only the backends its configuration names.
@@ -26,7 +34,7 @@ from cosi_driver.core.concurrency import KeyedLocks
 from cosi_driver.core.credentials import CredentialKit
 from cosi_driver.core.params import AccessParams, BucketParams
 from cosi_driver.core.stores import StateStore
-from cosi_driver.core.types import AuthenticationType, BucketInfo, Credentials
+from cosi_driver.core.types import AccessMode, AuthenticationType, BucketInfo, Credentials, ObjectProtocol
 
 BP = TypeVar("BP", bound=BucketParams)
 AP = TypeVar("AP", bound=AccessParams)
@@ -54,11 +62,51 @@ class DeleteBucket:
 
 
 @dataclass(frozen=True)
+class AccessedBucket:
+    """One bucket of a grant and what the credential may do in it."""
+
+    bucket: str  # the real bucket name in storage
+    mode: AccessMode
+    existing: bool = False  # an operator-allowed bucket the driver did not make (carries no mark)
+
+
+@dataclass(frozen=True)
 class GrantAccess(Generic[AP]):
-    bucket: str
+    """Make (or find again) one account whose credential reaches exactly ``buckets``.
+
+    ``per_bucket`` says how the account is named, which is part of the storage's state:
+
+    * True (every v1alpha1 grant): the account belongs to (bucket, name), as every account made
+      before v1alpha2 did; there is exactly one bucket. A retry with another mode applies it.
+    * False (v1alpha2): the account belongs to ``name`` alone and may cover several buckets. The
+      core has already checked that a retry names the same buckets and modes as before.
+    """
+
     name: str  # the BucketAccess's name as the sidecar sends it ("ba-<uid>")
+    buckets: tuple[AccessedBucket, ...]
     authentication_type: AuthenticationType
     params: AP
+    per_bucket: bool = True
+
+    @property
+    def only(self) -> AccessedBucket:
+        """The one bucket of a one-bucket grant (all a backend without multi-bucket grants sees)."""
+        if len(self.buckets) != 1:
+            raise ValueError(f"a grant of {len(self.buckets)} buckets has no single bucket")
+        return self.buckets[0]
+
+    @property
+    def bucket(self) -> str:
+        return self.only.bucket
+
+    @property
+    def mode(self) -> AccessMode:
+        return self.only.mode
+
+    @property
+    def scope(self) -> str:
+        """What the account name is derived from besides ``name``: the bucket, or "" (name alone)."""
+        return self.buckets[0].bucket if self.per_bucket else ""
 
 
 @dataclass(frozen=True)
@@ -70,8 +118,15 @@ class Granted:
 
 @dataclass(frozen=True)
 class RevokeAccess:
-    bucket: str
+    """Remove ``account`` and its keys, and its access to ``buckets`` (every bucket it was given)."""
+
     account: str
+    buckets: tuple[str, ...]
+
+    @property
+    def bucket(self) -> str:
+        """The first bucket: the only one for a one-bucket grant."""
+        return self.buckets[0]
 
 
 class Backend(Protocol[BP, AP]):
@@ -82,7 +137,15 @@ class Backend(Protocol[BP, AP]):
         ...
 
     async def create_bucket(self, request: CreateBucket[BP]) -> BucketInfo:
-        """Create the bucket, or finish an earlier attempt: apply settings, store the mark."""
+        """Create the bucket, or finish an earlier attempt: apply settings, store the mark.
+
+        Returns what :meth:`bucket_info` returns for the bucket (the v1alpha1 and v1alpha2 answer).
+        """
+        ...
+
+    def bucket_info(self, name: str) -> BucketInfo:
+        """How a client reaches bucket ``name``, with no storage call. For S3: the real bucket
+        name, the public endpoint, the region and the addressing style, all non-empty."""
         ...
 
     async def delete_bucket(self, request: DeleteBucket) -> None:
@@ -90,7 +153,8 @@ class Backend(Protocol[BP, AP]):
         ...
 
     async def grant_access(self, request: GrantAccess[AP]) -> Granted:
-        """Make (or find again) the account for ``request.name`` and return working credentials."""
+        """Make (or find again) the account for ``request.name`` and return working credentials
+        that reach each bucket of ``request.buckets`` in exactly its mode and nothing else."""
         ...
 
     async def revoke_access(self, request: RevokeAccess) -> None:
@@ -128,7 +192,12 @@ class BackendType(Generic[C, BP, AP]):
     access_params: type[AP]
     build: Callable[[C, BackendContext], Backend[BP, AP]]
     derives_credentials: bool = False  # needs the driver master key
-    supports_iam: bool = False  # accepts authentication_type IAM
+    supports_iam: bool = False  # accepts authentication_type IAM (v1alpha1)
+    supports_service_account: bool = False  # accepts authentication_type SERVICE_ACCOUNT (v1alpha2)
+    # One credential can reach several buckets (v1alpha2 grants); without it the core answers a
+    # grant of several buckets with OUT_OF_RANGE and the backend sees one bucket per grant.
+    multi_bucket_grants: bool = False
+    protocols: tuple[ObjectProtocol, ...] = (ObjectProtocol.S3,)  # what its bucket infos describe
     s3_compatible: bool = False  # the acceptance suite runs data-path checks with an S3 client
     # For development and tests, never for real workloads (e.g. credentials no client can use):
     # labelled so in the docs and in the configuration error that lists the types; serve warns.

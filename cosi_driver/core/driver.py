@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import structlog
 
 from cosi_driver.core import ids, params, validation
 from cosi_driver.core.backend import (
+    AccessedBucket,
     Backend,
     BackendType,
     CreateBucket,
@@ -38,11 +39,26 @@ from cosi_driver.core.errors import (
     PermissionDenied,
     Unavailable,
 )
+from cosi_driver.core.existing import NONE as NO_EXISTING_BUCKETS
+from cosi_driver.core.existing import SETTING as EXISTING_SETTING
+from cosi_driver.core.existing import ExistingBuckets
+from cosi_driver.core.grants import GrantBook, GrantRecord
 from cosi_driver.core.instrument import BackendOperation, OperationInstrument
 from cosi_driver.core.ownership import Claim, Intent, Ledger
-from cosi_driver.core.params import BACKEND_PARAMETER, DeletionPolicy
+from cosi_driver.core.params import ACCESS_MODE_PARAMETER, BACKEND_PARAMETER, DeletionPolicy
 from cosi_driver.core.stores import StateStore
-from cosi_driver.core.types import Access, AuthenticationType, Bucket, HealthReport
+from cosi_driver.core.types import (
+    Access,
+    AccessMode,
+    AuthenticationType,
+    Bucket,
+    BucketInfo,
+    GrantedBucket,
+    HealthReport,
+    ObjectProtocol,
+    S3BucketInfo,
+)
+from cosi_driver.core.validation import V1ALPHA1, ApiRules
 
 T = TypeVar("T")
 log = structlog.get_logger("cosi_driver.core")
@@ -59,6 +75,11 @@ class Route:
     name: str
     type: BackendType[Any, Any, Any]
     backend: Backend[Any, Any]
+    existing: ExistingBuckets = NO_EXISTING_BUCKETS  # the operator's existingBuckets allow-list
+
+
+#: A grant request's buckets: (bucket_id, mode); None takes the mode from the class parameters.
+BucketRequest = tuple[str, AccessMode | None]
 
 
 class Driver:
@@ -82,6 +103,7 @@ class Driver:
         self.health_timeout = health_timeout
         self.instrument = instrument  # telemetry around each backend call (spans, histograms)
         self._ledger = Ledger(store)
+        self._grants = GrantBook(store)
         self._flights = SingleFlight()
         self._locks = KeyedLocks()
 
@@ -90,25 +112,38 @@ class Driver:
     def get_info(self) -> str:
         return self.name
 
-    # -- Provisioner --------------------------------------------------------------------------
+    def supported_protocols(self) -> tuple[ObjectProtocol, ...]:
+        """The union of the protocols the configured backends serve, in declaration order."""
+        found: dict[ObjectProtocol, None] = {}
+        for route in self.routes.values():
+            found.update(dict.fromkeys(route.type.protocols))
+        return tuple(found)
 
-    async def create_bucket(self, name: str, parameters: Mapping[str, str]) -> Bucket:
-        validation.require_string("name", name)
+    # -- Buckets ------------------------------------------------------------------------------
+
+    async def create_bucket(
+        self,
+        name: str,
+        parameters: Mapping[str, str],
+        protocols: Sequence[ObjectProtocol] = (),
+        *,
+        rules: ApiRules = V1ALPHA1,
+    ) -> Bucket:
+        validation.require_string("name", name, rules.name_bytes)
         raw = validation.check_map("parameters", parameters)
         route = self._route_for_parameters(raw)
         parsed = params.parse_params(route.type.bucket_params, raw, field_name="parameters", backend=route.name)
+        _check_protocols(route, protocols)
         ref = ids.BucketRef(route.name, name)
-        bucket_id = ids.check_fits("name", ref.encode())
+        bucket_id = ids.check_fits("name", ref.encode(), rules.id_bytes)
         intent = Intent(params.fingerprint(route.name, parsed), params.to_wire(parsed))
         key = ("create", route.name, name, intent.fingerprint)
         info = await self._flights.do(key, lambda: self._create(route, name, parsed, intent))
-        return Bucket(bucket_id=bucket_id, info=info)
+        return Bucket(bucket_id=bucket_id, info=_complete(info, name))
 
     async def _create(self, route: Route, name: str, parsed: params.BucketParams, intent: Intent) -> Any:
         async with self._locks.hold(("bucket", route.name, name)):
-            found = await self._call(
-                route, f"look up bucket {name!r}", route.backend.find_bucket(name), op="find_bucket", bucket=name
-            )
+            found = await self._find(route, name)
             recorded = await self._ledger.get(route.name, name)
             if found is not None:
                 fingerprint = self._owned_fingerprint(found, recorded)
@@ -143,6 +178,50 @@ class Driver:
             log.debug("bucket ready", backend=route.name, bucket=name, existed=found is not None)
             return info
 
+    async def get_existing_bucket(
+        self,
+        existing_bucket_id: str,
+        parameters: Mapping[str, str],
+        protocols: Sequence[ObjectProtocol] = (),
+        *,
+        rules: ApiRules = V1ALPHA1,
+    ) -> Bucket:
+        """Take a bucket the driver did not make, if the backend's ``existingBuckets`` allows its name.
+
+        ``existing_bucket_id`` is the bucket's real name in storage (routed by the ``backend``
+        parameter, else the default backend) or an id this driver issued. Nothing is written to
+        storage and the bucket is never deleted: its id says it is an existing one.
+        """
+        validation.require_string("existing_bucket_id", existing_bucket_id, rules.id_bytes)
+        raw = validation.check_map("parameters", parameters)
+        ref = ids.read_bucket_id(existing_bucket_id)
+        if ref is not None:
+            route, name = self._route_for_bucket(ref), ref.bucket
+            if BACKEND_PARAMETER in raw and raw[BACKEND_PARAMETER] != route.name:
+                raise InvalidArgument(
+                    f"parameters: {BACKEND_PARAMETER!r} names {raw[BACKEND_PARAMETER]!r} but existing_bucket_id "
+                    f"{existing_bucket_id!r} belongs to backend {route.name!r}"
+                )
+        else:
+            route, name = self._route_for_parameters(raw), existing_bucket_id
+        params.parse_params(route.type.bucket_params, raw, field_name="parameters", backend=route.name)
+        _check_protocols(route, protocols)
+        self._check_allowed(route, name, "existing_bucket_id")
+        bucket_id = ids.check_fits("existing_bucket_id", ids.BucketRef(route.name, name, existing=True).encode(),
+                                   rules.id_bytes)  # fmt: skip
+        if await self._find(route, name) is None:
+            raise NotFound(f"bucket {name!r} does not exist in backend {route.name!r}")
+        log.debug("existing bucket taken", backend=route.name, bucket=name)
+        return Bucket(bucket_id=bucket_id, info=_complete(route.backend.bucket_info(name), name), existing=True)
+
+    def _check_allowed(self, route: Route, name: str, field: str) -> None:
+        if not route.existing.allows(name):
+            raise PermissionDenied(
+                f"{field}: bucket {name!r} was not created by driver {self.name!r} and its name matches no "
+                f"pattern of the {EXISTING_SETTING} setting of backend {route.name!r} "
+                f"(allowed: {route.existing.describe()}); an operator must allow it there first"
+            )
+
     def _owned_fingerprint(self, found: FoundBucket, recorded: Intent | None) -> str | None:
         """The fingerprint a found bucket was created with, if it is ours; None if foreign."""
         claim = Claim.decode(found.mark)
@@ -154,23 +233,25 @@ class Driver:
             return recorded.fingerprint
         return None
 
-    async def delete_bucket(self, bucket_id: str, delete_context: Mapping[str, str]) -> None:
-        validation.require_string("bucket_id", bucket_id)
-        raw = validation.check_map("delete_context", delete_context)
+    async def delete_bucket(self, bucket_id: str, parameters: Mapping[str, str], *, rules: ApiRules = V1ALPHA1) -> None:
+        validation.require_string("bucket_id", bucket_id, rules.id_bytes)
+        raw = validation.check_map(rules.delete_field, parameters)
         ref = ids.read_bucket_id(bucket_id)
         if ref is None:
             _ignore_foreign("DriverDeleteBucket", bucket_id=bucket_id)
             return
         route = self._route_for_bucket(ref)
+        if ref.existing:
+            log.info("existing bucket left in storage", backend=route.name, bucket=ref.bucket)
+            return
         await self._flights.do(
-            ("delete", bucket_id, tuple(sorted(raw.items()))), lambda: self._delete(route, ref.bucket, raw)
+            ("delete", bucket_id, tuple(sorted(raw.items()))),
+            lambda: self._delete(route, ref.bucket, raw, rules.delete_field),
         )
 
-    async def _delete(self, route: Route, name: str, raw: Mapping[str, str]) -> None:
+    async def _delete(self, route: Route, name: str, raw: Mapping[str, str], field: str) -> None:
         async with self._locks.hold(("bucket", route.name, name)):
-            found = await self._call(
-                route, f"look up bucket {name!r}", route.backend.find_bucket(name), op="find_bucket", bucket=name
-            )
+            found = await self._find(route, name)
             recorded = await self._ledger.get(route.name, name)
             if found is None:
                 if recorded is not None:
@@ -184,9 +265,7 @@ class Driver:
             # The sidecar sends the BucketClass parameters as delete_context; a bare call (CLI)
             # falls back to what Create recorded.
             source = raw if raw else (recorded.params if recorded else {})
-            parsed = params.parse_params(
-                route.type.bucket_params, source, field_name="delete_context", backend=route.name
-            )
+            parsed = params.parse_params(route.type.bucket_params, source, field_name=field, backend=route.name)
             policy = parsed.deletion_policy
             if policy is DeletionPolicy.RETAIN:
                 log.debug("bucket retained", backend=route.name, bucket=name, reason="deletionPolicy=retain")
@@ -198,93 +277,244 @@ class Driver:
             await self._ledger.forget(route.name, name)
             log.debug("bucket deleted", backend=route.name, bucket=name, purge=request.purge)
 
+    # -- Access -------------------------------------------------------------------------------
+
     async def grant_access(
         self,
-        bucket_id: str,
         name: str,
+        buckets: Sequence[BucketRequest],
         authentication_type: AuthenticationType | None,
         parameters: Mapping[str, str],
+        protocol: ObjectProtocol | None = None,
+        *,
+        rules: ApiRules = V1ALPHA1,
     ) -> Access:
-        validation.require_string("bucket_id", bucket_id)
-        validation.require_string("name", name)
+        """One account for every bucket of ``buckets``, each reachable in its mode.
+
+        A mode of None takes the ``accessMode`` class parameter (v1alpha1); given modes make that
+        parameter a mistake. All buckets belong to one backend. Under ``rules.per_bucket_accounts``
+        (v1alpha1) there is exactly one bucket and the account belongs to (bucket, name); otherwise
+        the account belongs to ``name``, and the same name asking for other buckets, modes,
+        authentication or parameters than its first grant is ALREADY_EXISTS.
+        """
+        validation.require_string(rules.name_field, name, rules.name_bytes)
         raw = validation.check_map("parameters", parameters)
+        if not buckets:
+            raise InvalidArgument("buckets is required: name at least one bucket to grant access to")
+        for index, (bucket_id, _) in enumerate(buckets):
+            validation.require_string(rules.bucket_field(index), bucket_id, rules.id_bytes)
         if authentication_type is None:
             raise InvalidArgument("authentication_type is required: use Key (or IAM where the backend supports it)")
-        ref = ids.read_bucket_id(bucket_id)
-        if ref is None:
-            raise NotFound(
-                f"bucket_id {bucket_id!r} is not a bucket id issued by this driver, so no such bucket exists "
-                f"(its ids look like {ids.VERSION}/<backend>/<bucket>)"
-            )
-        route = self._route_for_bucket(ref)
-        if authentication_type is AuthenticationType.IAM and not route.type.supports_iam:
+        resolved = [
+            self._resolve_for_grant(bucket_id, rules.bucket_field(i)) for i, (bucket_id, _) in enumerate(buckets)
+        ]
+        route = resolved[0][0]
+        refs = [ref for _, ref in resolved]
+        for index, (other, ref) in enumerate(resolved):
+            if other.name != route.name:
+                raise InvalidArgument(
+                    f"{rules.bucket_field(index)}: bucket {ref.bucket!r} belongs to backend {other.name!r} but "
+                    f"{rules.bucket_field(0)} to backend {route.name!r}; the buckets of one grant share one backend"
+                )
+        seen: dict[str, int] = {}
+        for index, ref in enumerate(refs):
+            if ref.bucket in seen:
+                raise InvalidArgument(
+                    f"{rules.bucket_field(index)}: bucket {ref.bucket!r} is named twice "
+                    f"(also {rules.bucket_field(seen[ref.bucket])}); name each bucket once"
+                )
+            seen[ref.bucket] = index
+        self._check_authentication(route, authentication_type)
+        if protocol is not None and protocol not in route.type.protocols:
             raise InvalidArgument(
-                f"authentication_type IAM is not supported by backend {route.name!r} "
-                f"(type {route.type.type_name}); use authenticationType: Key in the BucketAccessClass"
+                f"protocol: backend {route.name!r} does not serve {protocol.value}; it serves "
+                f"{', '.join(p.value for p in route.type.protocols)}"
             )
         if BACKEND_PARAMETER in raw:
             raise InvalidArgument(
                 f"parameters: {BACKEND_PARAMETER!r} is a BucketClass parameter; a BucketAccess always "
                 "uses its bucket's backend"
             )
-        parsed = params.parse_params(route.type.access_params, raw, field_name="parameters", backend=route.name)
-        request = GrantAccess(bucket=ref.bucket, name=name, authentication_type=authentication_type, params=parsed)
-        key = ("grant", bucket_id, name, authentication_type, params.fingerprint(route.name, parsed))
-        return await self._flights.do(key, lambda: self._grant(route, request))
-
-    async def _grant(self, route: Route, request: GrantAccess[Any]) -> Access:
-        async with self._locks.hold(("access", route.name, request.bucket, request.name)):
-            bucket = request.bucket
-            found = await self._call(
-                route, f"look up bucket {bucket!r}", route.backend.find_bucket(bucket), op="find_bucket", bucket=bucket
+        given = [mode for _, mode in buckets if mode is not None]
+        if given and ACCESS_MODE_PARAMETER in raw:
+            raise InvalidArgument(
+                f"parameters: {ACCESS_MODE_PARAMETER!r} is not accepted when the request gives each bucket its own "
+                "access mode; remove it from the BucketAccessClass"
             )
-            if found is None:
-                raise NotFound(f"bucket {bucket!r} does not exist in backend {route.name!r}")
-            if self._owned_fingerprint(found, await self._ledger.get(route.name, bucket)) is None:
-                raise FailedPrecondition(
-                    f"bucket {bucket!r} in backend {route.name!r} was not created by driver {self.name!r}; "
-                    "refusing to grant access to it"
+        parsed = params.parse_params(route.type.access_params, raw, field_name="parameters", backend=route.name)
+        if len(refs) > 1 and not route.type.multi_bucket_grants:
+            raise OutOfRange(
+                f"backend {route.name!r} (type {route.type.type_name}) cannot give one credential access to "
+                f"several buckets; this grant names {len(refs)}. Use one BucketAccess per bucket"
+            )
+        accessed = tuple(
+            AccessedBucket(ref.bucket, mode if mode is not None else parsed.access_mode, ref.existing)
+            for ref, (_, mode) in zip(refs, buckets, strict=True)
+        )
+        request = GrantAccess(
+            name=name,
+            buckets=accessed,
+            authentication_type=authentication_type,
+            params=parsed,
+            per_bucket=rules.per_bucket_accounts,
+        )
+        fingerprint = params.fingerprint(route.name, parsed)
+        key = ("grant", route.name, name, accessed, authentication_type, fingerprint, request.per_bucket)
+        granted = await self._flights.do(key, lambda: self._grant(route, request, fingerprint, rules))
+        infos = tuple(
+            GrantedBucket(bucket_id, bucket.mode, _complete(route.backend.bucket_info(bucket.bucket), bucket.bucket))
+            for (bucket_id, _), bucket in zip(buckets, accessed, strict=True)
+        )
+        return replace(granted, buckets=infos)
+
+    def _resolve_for_grant(self, bucket_id: str, field: str) -> tuple[Route, ids.BucketRef]:
+        resolved = self._resolve(bucket_id, field)
+        if resolved is None:
+            raise NotFound(
+                f"{field} {bucket_id!r} is not a bucket id issued by this driver, so no such bucket exists "
+                f"(its ids look like {ids.VERSION}.<backend>.b.<bucket>; a bucket it did not make needs its name "
+                f"in a backend's {EXISTING_SETTING} setting)"
+            )
+        return resolved
+
+    def _resolve(self, bucket_id: str, field: str) -> tuple[Route, ids.BucketRef] | None:
+        """The backend and bucket an id names: one of our ids, or a plain name an allow-list admits
+        (the v1alpha1 static Bucket case); None when neither."""
+        ref = ids.read_bucket_id(bucket_id)
+        if ref is not None:
+            return self._route_for_bucket(ref), ref
+        allowing = [route for route in self.routes.values() if route.existing.allows(bucket_id)]
+        if not allowing:
+            return None
+        if len(allowing) > 1:
+            default = [route for route in allowing if route.name == self.default]
+            if not default:
+                raise InvalidArgument(
+                    f"{field}: bucket name {bucket_id!r} is allowed as an existing bucket by several backends "
+                    f"({', '.join(route.name for route in allowing)}); narrow their {EXISTING_SETTING} patterns"
                 )
+            allowing = default
+        return allowing[0], ids.BucketRef(allowing[0].name, bucket_id, existing=True)
+
+    def _check_authentication(self, route: Route, authentication_type: AuthenticationType) -> None:
+        supported = {
+            AuthenticationType.KEY: True,
+            AuthenticationType.IAM: route.type.supports_iam,
+            AuthenticationType.SERVICE_ACCOUNT: route.type.supports_service_account,
+        }
+        if not supported[authentication_type]:
+            raise InvalidArgument(
+                f"authentication_type {authentication_type.name} is not supported by backend {route.name!r} "
+                f"(type {route.type.type_name}); use authentication type Key in the BucketAccessClass"
+            )
+
+    async def _grant(self, route: Route, request: GrantAccess[Any], fingerprint: str, rules: ApiRules) -> Access:
+        async with self._locks.hold(("access", route.name, request.scope, request.name)):
+            for bucket in request.buckets:
+                await self._check_grantable(route, bucket)
+            wanted = GrantRecord(
+                account="",
+                buckets={bucket.bucket: bucket.mode for bucket in request.buckets},
+                authentication_type=request.authentication_type.name,
+                fingerprint=fingerprint,
+            )
+            recorded = None if request.per_bucket else await self._grants.get(route.name, request.name)
+            if recorded is not None:
+                differences = recorded.differences(wanted)
+                if differences:
+                    raise AlreadyExists(
+                        f"{rules.name_field} {request.name!r} was already granted in backend {route.name!r} with "
+                        f"other terms: {'; '.join(differences)}. A grant's buckets and modes cannot change; "
+                        "make a new BucketAccess instead"
+                    )
+            names = ", ".join(repr(bucket.bucket) for bucket in request.buckets)
             granted = await self._call(
                 route,
-                f"grant {request.name!r} access to bucket {bucket!r}",
+                f"grant {request.name!r} access to bucket(s) {names}",
                 route.backend.grant_access(request),
                 op="grant_access",
-                bucket=bucket,
+                bucket=request.buckets[0].bucket,
                 account=request.name,
             )
+            if not request.per_bucket and (recorded is None or recorded.account != granted.account):
+                await self._grants.record(route.name, request.name, replace(wanted, account=granted.account))
             account = ids.AccountRef(route.name, granted.account, granted.key_version)
-            account_id = ids.check_fits("name", account.encode())
-            log.debug("access granted", backend=route.name, bucket=bucket, account_id=account_id)
+            account_id = ids.check_fits(rules.name_field, account.encode(), rules.id_bytes)
+            log.debug("access granted", backend=route.name, buckets=len(request.buckets), account_id=account_id)
             return Access(account_id=account_id, credentials=granted.credentials)
 
-    async def revoke_access(self, bucket_id: str, account_id: str) -> None:
-        validation.require_string("bucket_id", bucket_id)
-        validation.require_string("account_id", account_id)
-        ref, account = ids.read_bucket_id(bucket_id), ids.read_account_id(account_id)
-        if ref is None or account is None:
-            _ignore_foreign("DriverRevokeBucketAccess", bucket_id=bucket_id, account_id=account_id)
-            return
-        route = self._route_for_bucket(ref)
-        if account.backend != route.name:
-            raise InvalidArgument(
-                f"account_id {account_id!r} belongs to backend {account.backend!r} but bucket_id "
-                f"{bucket_id!r} to backend {route.name!r}"
+    async def _check_grantable(self, route: Route, bucket: AccessedBucket) -> None:
+        name = bucket.bucket
+        if bucket.existing:
+            self._check_allowed(route, name, "bucket_id")
+        found = await self._find(route, name)
+        if found is None:
+            raise NotFound(f"bucket {name!r} does not exist in backend {route.name!r}")
+        if not bucket.existing and self._owned_fingerprint(found, await self._ledger.get(route.name, name)) is None:
+            raise FailedPrecondition(
+                f"bucket {name!r} in backend {route.name!r} was not created by driver {self.name!r}; "
+                "refusing to grant access to it"
             )
-        request = RevokeAccess(bucket=ref.bucket, account=account.account)
-        await self._flights.do(("revoke", bucket_id, account_id), lambda: self._revoke(route, request))
+
+    async def revoke_access(self, account_id: str, bucket_ids: Sequence[str], *, rules: ApiRules = V1ALPHA1) -> None:
+        """Remove the account and its access to every bucket it was given; data stays.
+
+        Ids this driver never issued name nothing of ours: OK. v1alpha1 sends exactly one bucket;
+        v1alpha2 may send several, and the buckets a name-scoped grant recorded are added.
+        """
+        validation.require_string("account_id", account_id, rules.id_bytes)
+        for index, bucket_id in enumerate(bucket_ids):
+            validation.require_string(rules.bucket_field(index), bucket_id, rules.id_bytes)
+        account = ids.read_account_id(account_id)
+        if account is None:
+            _ignore_foreign("DriverRevokeBucketAccess", account_id=account_id, bucket_ids=",".join(bucket_ids))
+            return
+        resolved = [self._resolve(bucket_id, rules.bucket_field(i)) for i, bucket_id in enumerate(bucket_ids)]
+        if rules.per_bucket_accounts and None in resolved:
+            _ignore_foreign("DriverRevokeBucketAccess", account_id=account_id, bucket_ids=",".join(bucket_ids))
+            return
+        route = self.routes.get(account.backend)
+        for index, found in enumerate(resolved):
+            if found is not None and found[0].name != account.backend:
+                raise InvalidArgument(
+                    f"account_id {account_id!r} belongs to backend {account.backend!r} but "
+                    f"{rules.bucket_field(index)} {bucket_ids[index]!r} to backend {found[0].name!r}"
+                )
+        if route is None:
+            raise NotFound(
+                f"account_id {account_id!r} names backend {account.backend!r}, which is not configured in this "
+                f"driver (configured: {', '.join(sorted(self.routes))})"
+            )
+        buckets = [found[1].bucket for found in resolved if found is not None]
+        if not rules.per_bucket_accounts:
+            recorded = await self._grants.find_by_account(route.name, account.account)
+            if recorded is not None:
+                buckets += [bucket for bucket in recorded[1].buckets if bucket not in buckets]
+        if not buckets:
+            raise InvalidArgument(
+                "buckets is required: name the buckets the account was granted (none is known for "
+                f"account_id {account_id!r})"
+            )
+        request = RevokeAccess(account=account.account, buckets=tuple(buckets))
+        await self._flights.do(("revoke", route.name, request), lambda: self._revoke(route, request))
 
     async def _revoke(self, route: Route, request: RevokeAccess) -> None:
         async with self._locks.hold(("account", route.name, request.account)):
             await self._call(
                 route,
-                f"revoke account {request.account!r} on bucket {request.bucket!r}",
+                f"revoke account {request.account!r} on bucket(s) {', '.join(map(repr, request.buckets))}",
                 route.backend.revoke_access(request),
                 op="revoke_access",
                 bucket=request.bucket,
                 account=request.account,
             )
-            log.debug("access revoked", backend=route.name, bucket=request.bucket, account=request.account)
+            await self._grants.forget(route.name, request.account)
+            log.debug("access revoked", backend=route.name, buckets=len(request.buckets), account=request.account)
+
+    async def _find(self, route: Route, name: str) -> FoundBucket | None:
+        return await self._call(
+            route, f"look up bucket {name!r}", route.backend.find_bucket(name), op="find_bucket", bucket=name
+        )
 
     # -- Health -------------------------------------------------------------------------------
 
@@ -366,3 +596,19 @@ def _ignore_foreign(rpc: str, **given: str) -> None:
         rpc=rpc,
         **{field: value[:64] for field, value in given.items()},
     )
+
+
+def _check_protocols(route: Route, protocols: Sequence[ObjectProtocol]) -> None:
+    for index, protocol in enumerate(protocols):
+        if protocol not in route.type.protocols:
+            raise InvalidArgument(
+                f"protocols[{index}]: backend {route.name!r} does not serve {protocol.value}; it serves "
+                f"{', '.join(p.value for p in route.type.protocols)}"
+            )
+
+
+def _complete(info: BucketInfo, name: str) -> BucketInfo:
+    """Fill the real bucket name a backend may leave empty; the name is the core's knowledge too."""
+    if isinstance(info, S3BucketInfo) and not info.bucket_name:
+        return replace(info, bucket_name=name)
+    return info

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from cosi_driver.core.declared import declared_fields
 from cosi_driver.core.errors import InvalidArgument
+from cosi_driver.core.types import AccessMode
 from cosi_driver.core.values import QUANTITY_FORM, ValueProblem, parse_bool, parse_int, parse_quantity
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ _META = "cosi_param"
 #: The parameter that routes a BucketClass to one of several configured backends. It is handled
 #: by the core's router and never reaches a backend.
 BACKEND_PARAMETER = "backend"
+#: The BucketAccessClass parameter giving a v1alpha1 grant its mode (v1alpha2 gives one per bucket).
+ACCESS_MODE_PARAMETER = "accessMode"
 
 
 @dataclass(frozen=True)
@@ -90,20 +93,6 @@ class DeletionPolicy(enum.Enum):
     PURGE = "purge"
 
 
-class AccessMode(enum.Enum):
-    READ = "read"
-    WRITE = "write"
-    READWRITE = "readwrite"
-
-    @property
-    def can_read(self) -> bool:
-        return self in (AccessMode.READ, AccessMode.READWRITE)
-
-    @property
-    def can_write(self) -> bool:
-        return self in (AccessMode.WRITE, AccessMode.READWRITE)
-
-
 @dataclass(frozen=True)
 class Params:
     """Base of every parameter dataclass."""
@@ -160,9 +149,9 @@ class AccessParams(Params):
     """Every backend grants one of three access modes."""
 
     access_mode: AccessMode = param(
-        "accessMode",
+        ACCESS_MODE_PARAMETER,
         choice(AccessMode),
-        default=AccessMode.READWRITE,
+        default=AccessMode.READ_WRITE,
         portable=True,
         doc="What the credentials may do in the bucket: read (get and list objects), write "
         "(put and delete objects), or readwrite.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from cosi_driver.core.errors import InvalidArgument
 
@@ -29,20 +30,44 @@ def byte_size(value: str) -> int:
     return len(value.encode("utf-8", "surrogatepass"))
 
 
-def require_string(field: str, value: str) -> str:
+@dataclass(frozen=True)
+class ApiRules:
+    """What differs between the two COSI APIs for the same core operation: sizes and field names.
+
+    The core's operations serve both APIs; each adapter passes its rules so that limits and
+    messages name the fields its caller sent.
+    """
+
+    api: str
+    name_bytes: int  # a bucket's or an account's name
+    id_bytes: int  # ids we mint and ids we are sent
+    name_field: str  # the grant's account name field
+    delete_field: str  # the delete call's parameter map
+    per_bucket_accounts: bool  # an account belongs to (bucket, name) rather than to name alone
+
+    def bucket_field(self, index: int) -> str:
+        return "bucket_id" if self.per_bucket_accounts else f"buckets[{index}].bucket_id"
+
+
+V1ALPHA1 = ApiRules("v1alpha1", MAX_STRING_BYTES, MAX_STRING_BYTES, "name", "delete_context", True)
+# v1alpha2: names are DNS subdomains (at most 253 characters), ids at most 2048 characters.
+V1ALPHA2 = ApiRules("v1alpha2", 253, 2048, "account_name", "parameters", False)
+
+
+def require_string(field: str, value: str, limit: int = MAX_STRING_BYTES) -> str:
     """A REQUIRED string field: present, not blank, within the size limit, printable."""
     if not value:
         raise InvalidArgument(f"{field} is required and must not be empty")
-    check_string(field, value)
+    check_string(field, value, limit)
     if value.strip() != value:
         raise InvalidArgument(f"{field} must not start or end with whitespace")
     return value
 
 
-def check_string(field: str, value: str) -> str:
+def check_string(field: str, value: str, limit: int = MAX_STRING_BYTES) -> str:
     size = byte_size(value)
-    if size > MAX_STRING_BYTES:
-        raise InvalidArgument(f"{field} is {size} bytes long (UTF-8); the limit is {MAX_STRING_BYTES} bytes")
+    if size > limit:
+        raise InvalidArgument(f"{field} is {size} bytes long (UTF-8); the limit is {limit} bytes")
     if _CONTROL.search(value):
         raise InvalidArgument(f"{field} must not contain control characters")
     return value

@@ -40,11 +40,15 @@ import pytest_asyncio
 from cosi_driver.app import App
 from cosi_driver.config.backends import BackendEntry, DriverConfig, StateConfig
 from cosi_driver.config.settings import load_settings
-from cosi_driver.core import registry
+from cosi_driver.core import ids, registry
 from cosi_driver.core.driver import Driver
+from cosi_driver.core.errors import CosiError
+from cosi_driver.core.existing import ExistingBuckets
 from cosi_driver.core.options import SecretRef, parse_options
 from cosi_driver.core.params import BACKEND_PARAMETER, BucketParams, Quota, Versioning, specs
 from cosi_driver.core.secret import Secret
+from cosi_driver.core.types import AccessMode, AuthenticationType, ObjectProtocol, S3BucketInfo
+from cosi_driver.core.validation import V1ALPHA2
 from cosi_driver.core.values import ValueProblem
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from cosi_driver.testing.client import CosiClient, expect_error, s3_secrets
@@ -52,6 +56,8 @@ from cosi_driver.testing.probes import S3Session, StorageProbe
 
 DRIVER_NAME = "acceptance.cosi-driver.example.com"
 BACKEND_NAME = "under-test"
+#: The harness allows existing buckets whose names start so (``Harness.new_name(EXISTING_PREFIX)``).
+EXISTING_PREFIX = "acc-existing"
 _CANDIDATE_BAD_VALUES = ("not-a-valid-value", "-3", "12 parsecs")
 
 
@@ -83,7 +89,11 @@ class Harness:
         parsed = parse_options(self.backend_type.config, self.target.config, f"{self.target.backend_type}.config")
         master_key = SecretRef(inline=Secret(self.target.master_key)) if self.target.master_key else None
         return DriverConfig(
-            backends={BACKEND_NAME: BackendEntry(BACKEND_NAME, self.backend_type, parsed)},
+            backends={
+                BACKEND_NAME: BackendEntry(
+                    BACKEND_NAME, self.backend_type, parsed, ExistingBuckets((f"{EXISTING_PREFIX}-*",))
+                )
+            },
             default=BACKEND_NAME,
             master_key=master_key,
             master_key_version=1,
@@ -120,9 +130,11 @@ class Harness:
         return await self.start()
 
     @property
-    def driver(self) -> Driver | None:
-        """The running driver core (None while stopped), for checks the wire cannot make."""
-        return self.app.driver if self.app is not None else None
+    def driver(self) -> Driver:
+        """The running driver core, for checks the wire cannot make and for the v1alpha2 operations
+        until a v1alpha2 client exists here."""
+        assert self.app is not None and self.app.driver is not None, "the harness is not started"
+        return self.app.driver
 
     @property
     def cosi(self) -> CosiClient:
@@ -173,11 +185,11 @@ def _bad_value(kind: Any) -> str | None:
 
 
 def _bucket_name(bucket_id: str) -> str:
-    return bucket_id.rsplit("/", 1)[-1]
+    return ids.parse_bucket_id(bucket_id).bucket
 
 
 def _account_name(account_id: str) -> str:
-    return account_id.split("/", 3)[3]
+    return ids.parse_account_id(account_id).account
 
 
 class BackendAcceptanceSuite:
@@ -428,6 +440,189 @@ class BackendAcceptanceSuite:
         second = s3_secrets(await harness.cosi.grant(bucket_id, access))
         assert second == first
         assert await S3Session(first, harness.target.propagation_seconds).allowed("put", name, "2.txt")
+
+    # -- v1alpha2 operations (through the core until the suite has a v1alpha2 client) ----------
+
+    async def _v2_grant(self, harness: Harness, name: str, buckets: list[tuple[str, AccessMode]], **params: str) -> Any:
+        return await harness.driver.grant_access(name, buckets, AuthenticationType.KEY, params, rules=V1ALPHA2)
+
+    async def test_a_multi_bucket_grant_gives_each_bucket_its_own_mode(self, harness: Harness) -> None:
+        names = [harness.new_name() for _ in range(3)]
+        bucket_ids = [(await harness.create(name)).bucket_id for name in names]
+        modes = [AccessMode.READ_WRITE, AccessMode.READ_ONLY, AccessMode.WRITE_ONLY]
+        request = list(zip(bucket_ids, modes, strict=True))
+        if not harness.backend_type.multi_bucket_grants:
+            message = await _refused(self._v2_grant(harness, harness.new_name("ba"), request), "OUT_OF_RANGE")
+            assert "several buckets" in message
+            single = await self._v2_grant(harness, harness.new_name("ba"), request[:1])
+            assert [granted.bucket_id for granted in single.buckets] == bucket_ids[:1]
+            return
+        access = await self._v2_grant(harness, harness.new_name("ba"), request)
+        assert [(granted.bucket_id, granted.mode) for granted in access.buckets] == request
+        for granted, name in zip(access.buckets, names, strict=True):
+            info = granted.info
+            assert isinstance(info, S3BucketInfo)
+            assert (info.bucket_name, bool(info.endpoint), bool(info.region)) == (name, True, True)
+        assert await harness.target.probe.account_exists(_account_name(access.account_id))
+        if harness.backend_type.s3_compatible:
+            await self._check_modes_on_the_data_path(harness, access, names)
+
+    async def _check_modes_on_the_data_path(self, harness: Harness, access: Any, names: list[str]) -> None:
+        readwrite, readonly, writeonly = names
+        stranger = (await harness.create()).bucket_id
+        await harness.target.probe.put_object(readonly, "there.txt", b"data")
+        await harness.target.probe.put_object(_bucket_name(stranger), "secret.txt", b"data")
+        credentials = access.credentials
+        keys = {
+            "accessKeyID": credentials.access_key_id,
+            "accessSecretKey": credentials.secret_access_key.reveal(),
+            "endpoint": credentials.endpoint,
+            "region": credentials.region,
+        }
+        s3 = S3Session(keys, harness.target.propagation_seconds)
+        assert await s3.eventually_allowed("put", readwrite, "a.txt")
+        assert await s3.allowed("get", readwrite, "a.txt")
+        assert await s3.eventually_allowed("get", readonly, "there.txt")
+        assert not await s3.allowed("put", readonly, "new.txt")
+        assert await s3.eventually_allowed("put", writeonly, "up.txt")
+        assert not await s3.allowed("get", writeonly, "up.txt")
+        for operation, key in (("get", "secret.txt"), ("put", "x.txt"), ("list", None)):
+            assert not await s3.allowed(operation, _bucket_name(stranger), key), operation
+        await harness.driver.revoke_access(access.account_id, [b.bucket_id for b in access.buckets], rules=V1ALPHA2)
+        assert await s3.eventually_denied("get", readwrite, "a.txt")
+        assert await harness.target.probe.object_exists(readwrite, "a.txt")
+
+    async def test_a_repeated_v2_grant_returns_the_same_account_and_keys(self, harness: Harness) -> None:
+        count = 2 if harness.backend_type.multi_bucket_grants else 1
+        request = [((await harness.create()).bucket_id, AccessMode.READ_ONLY) for _ in range(count)]
+        name = harness.new_name("ba")
+        answers = await asyncio.gather(*(self._v2_grant(harness, name, request) for _ in range(5)))
+        answers.append(await self._v2_grant(harness, name, request))
+        assert len({answer.account_id for answer in answers}) == 1
+        assert len({answer.credentials for answer in answers}) == 1
+
+    async def test_the_same_name_with_other_terms_is_already_exists_naming_the_difference(
+        self, harness: Harness
+    ) -> None:
+        first = (await harness.create()).bucket_id
+        name = harness.new_name("ba")
+        await self._v2_grant(harness, name, [(first, AccessMode.READ_WRITE)])
+        message = await _refused(self._v2_grant(harness, name, [(first, AccessMode.READ_ONLY)]), "ALREADY_EXISTS")
+        assert _bucket_name(first) in message and "READ_WRITE" in message and "READ_ONLY" in message
+        if harness.backend_type.multi_bucket_grants:
+            second = (await harness.create()).bucket_id
+            call = self._v2_grant(harness, name, [(first, AccessMode.READ_WRITE), (second, AccessMode.READ_ONLY)])
+            message = await _refused(call, "ALREADY_EXISTS")
+            assert _bucket_name(second) in message and "newly requested" in message
+        # Revoke forgets the terms: the name may then be granted anew with others.
+        account_id = (await self._v2_grant(harness, name, [(first, AccessMode.READ_WRITE)])).account_id
+        await harness.driver.revoke_access(account_id, [first], rules=V1ALPHA2)
+        assert not await harness.target.probe.account_exists(_account_name(account_id))
+        await self._v2_grant(harness, name, [(first, AccessMode.READ_ONLY)])
+
+    async def test_a_v2_grant_naming_a_bucket_twice_or_asking_for_a_service_account_is_refused(
+        self, harness: Harness
+    ) -> None:
+        bucket_id = (await harness.create()).bucket_id
+        twice = [(bucket_id, AccessMode.READ_ONLY), (bucket_id, AccessMode.READ_WRITE)]
+        message = await _refused(self._v2_grant(harness, harness.new_name("ba"), twice), "INVALID_ARGUMENT")
+        assert "buckets[1].bucket_id" in message and "twice" in message
+        if not harness.backend_type.supports_service_account:
+            call = harness.driver.grant_access(
+                harness.new_name("ba"), [(bucket_id, AccessMode.READ_ONLY)], AuthenticationType.SERVICE_ACCOUNT, {},
+                rules=V1ALPHA2,
+            )  # fmt: skip
+            assert "SERVICE_ACCOUNT" in await _refused(call, "INVALID_ARGUMENT")
+        call = self._v2_grant(harness, harness.new_name("ba"), [(bucket_id, AccessMode.READ_ONLY)], accessMode="read")
+        assert "accessMode" in await _refused(call, "INVALID_ARGUMENT")
+
+    async def test_protocols_are_declared_and_checked(self, harness: Harness) -> None:
+        served = harness.backend_type.protocols
+        assert served and set(harness.driver.supported_protocols()) == set(served)
+        name = harness.new_name()
+        bucket = await harness.driver.create_bucket(
+            name, dict(harness.target.bucket_params), list(served), rules=V1ALPHA2
+        )
+        harness.buckets.add(bucket.bucket_id)
+        if ObjectProtocol.S3 in served:
+            info = bucket.info
+            assert isinstance(info, S3BucketInfo)
+            assert info.bucket_name == name and info.endpoint and info.region and info.addressing_style
+        for protocol in ObjectProtocol:
+            if protocol not in served:
+                call = harness.driver.create_bucket(harness.new_name(), {}, [protocol], rules=V1ALPHA2)
+                assert protocol.value in await _refused(call, "INVALID_ARGUMENT")
+
+    # -- ids ----------------------------------------------------------------------------------
+
+    async def test_ids_carry_dotted_long_and_unicode_names_reversibly(self, harness: Harness) -> None:
+        stem = harness.new_name()
+        for name in (f"{stem}.with.dots", f"{stem}-" + "x" * (253 - len(stem) - 1), f"{stem}-ünï-名"):
+            try:
+                bucket = await harness.driver.create_bucket(name, dict(harness.target.bucket_params), rules=V1ALPHA2)
+            except CosiError as error:  # the storage's own naming rules may refuse it; precisely, then
+                assert error.code == "INVALID_ARGUMENT", error.message
+                continue
+            harness.buckets.add(bucket.bucket_id)
+            assert ids.ID_CHARACTERS.fullmatch(bucket.bucket_id) and len(bucket.bucket_id) <= ids.MAX_ID_CHARS
+            assert ids.parse_bucket_id(bucket.bucket_id).bucket == name
+            assert await harness.target.probe.bucket_exists(name)
+            grant = await self._v2_grant(harness, harness.new_name("ba"), [(bucket.bucket_id, AccessMode.READ_ONLY)])
+            assert ids.ID_CHARACTERS.fullmatch(grant.account_id)
+
+    async def test_a_v1alpha1_name_whose_id_would_not_fit_128_bytes_is_refused(self, harness: Harness) -> None:
+        name = harness.new_name() + "-" + "n" * 100  # 121 characters: within 128, its id is not
+        message = await expect_error(harness.create(name), grpc.StatusCode.INVALID_ARGUMENT)
+        assert "name is too long" in message
+        assert not await harness.target.probe.bucket_exists(name)
+
+    # -- existing buckets ---------------------------------------------------------------------
+
+    async def test_an_allowed_existing_bucket_is_granted_and_never_deleted(self, harness: Harness) -> None:
+        name, probe = harness.new_name(EXISTING_PREFIX), harness.target.probe
+        await probe.create_foreign_bucket(name)
+        try:
+            await probe.put_object(name, "theirs.txt", b"not ours")
+            bucket = await harness.driver.get_existing_bucket(name, {}, rules=V1ALPHA2)
+            assert bucket.existing and ids.parse_bucket_id(bucket.bucket_id) == ids.BucketRef(BACKEND_NAME, name, True)
+            assert (await harness.driver.get_existing_bucket(name, {}, rules=V1ALPHA2)) == bucket
+            v2 = await self._v2_grant(harness, harness.new_name("ba"), [(bucket.bucket_id, AccessMode.READ_ONLY)])
+            assert await probe.account_exists(_account_name(v2.account_id))
+            # A v1alpha1 static Bucket: its existingBucketID arrives verbatim as bucket_id.
+            v1 = await harness.cosi.grant(name, harness.new_name("ba"), accessMode="read")
+            await harness.cosi.revoke(name, v1.account_id)
+            assert not await probe.account_exists(_account_name(v1.account_id))
+            await harness.cosi.delete(bucket.bucket_id, deletionPolicy="purge")
+            await harness.driver.delete_bucket(bucket.bucket_id, {"deletionPolicy": "purge"}, rules=V1ALPHA2)
+            assert await probe.bucket_exists(name) and await probe.object_exists(name, "theirs.txt")
+            await harness.driver.revoke_access(v2.account_id, [bucket.bucket_id], rules=V1ALPHA2)
+            assert not await probe.account_exists(_account_name(v2.account_id))
+            assert await probe.object_exists(name, "theirs.txt")
+        finally:
+            await probe.remove_foreign_bucket(name)
+
+    async def test_an_existing_bucket_outside_the_allow_list_is_refused(self, harness: Harness) -> None:
+        name, probe = harness.new_name("foreign"), harness.target.probe
+        await probe.create_foreign_bucket(name)
+        try:
+            message = await _refused(harness.driver.get_existing_bucket(name, {}, rules=V1ALPHA2), "PERMISSION_DENIED")
+            assert "existingBuckets" in message
+            message = await expect_error(harness.cosi.grant(name, harness.new_name("ba")), grpc.StatusCode.NOT_FOUND)
+            assert "existingBuckets" in message
+            absent = harness.new_name(EXISTING_PREFIX)
+            await _refused(harness.driver.get_existing_bucket(absent, {}, rules=V1ALPHA2), "NOT_FOUND")
+            await expect_error(harness.cosi.grant(absent, harness.new_name("ba")), grpc.StatusCode.NOT_FOUND)
+            assert await probe.bucket_exists(name)
+        finally:
+            await probe.remove_foreign_bucket(name)
+
+
+async def _refused(call: Any, code: str) -> str:
+    """The message of the core error ``call`` raises, which must carry gRPC status ``code``."""
+    with pytest.raises(CosiError) as raised:
+        await call
+    assert raised.value.code == code, raised.value.message
+    return raised.value.message
 
 
 __all__ = ["AcceptanceTarget", "BackendAcceptanceSuite", "Harness", "S3Session", "running"]

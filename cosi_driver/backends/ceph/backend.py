@@ -48,7 +48,7 @@ from cosi_driver.core.errors import (
     PermissionDenied,
     ResourceExhausted,
 )
-from cosi_driver.core.types import BucketInfo, S3BucketInfo, S3Credentials
+from cosi_driver.core.types import AddressingStyle, BucketInfo, S3BucketInfo, S3Credentials
 
 if TYPE_CHECKING:
     from cosi_driver.backends.ceph import CephRgwAccessParams, CephRgwBucketParams, CephRgwConfig
@@ -159,7 +159,16 @@ class CephRgwBackend:
             # is left out, silently sets the size limit to 0 (every write refused).
             owner = await self._owner_uid()
             await self.admin.call("PUT", "bucket", {"quota": "", "uid": owner, "bucket": name}, quota)
-        return S3BucketInfo(region=self.config.region)
+        return self.bucket_info(name)
+
+    def bucket_info(self, name: str) -> BucketInfo:
+        # The driver's clients use path addressing; RGW serves virtual hosts only with DNS set up.
+        return S3BucketInfo(
+            region=self.config.region,
+            bucket_name=name,
+            endpoint=self.config.public_endpoint or self.config.endpoint,
+            addressing_style=AddressingStyle.PATH,
+        )
 
     async def delete_bucket(self, request: DeleteBucket) -> None:
         name = check_bucket_name(request.name)
@@ -194,13 +203,15 @@ class CephRgwBackend:
     # -- access -------------------------------------------------------------------------------
 
     async def grant_access(self, request: GrantAccess[CephRgwAccessParams]) -> Granted:
+        # One bucket per grant until multi-bucket grants land here (multi_bucket_grants is off, so
+        # the core never sends more); the uid is derived from (bucket, name) as before v1alpha2.
         bucket = request.bucket
         uid = account_uid(bucket, request.name)
         keys = self.context.credentials.derive(backend=self.context.name, bucket=bucket, account=uid)
         owner = await self._owner_uid()
         statements = [
             policy.owner_statement(owner, bucket),
-            *policy.access_statements(uid, bucket, request.params.access_mode),
+            *policy.access_statements(uid, bucket, request.mode),
         ]
         await _both(
             self.users.ensure(uid, self.users.display_name(bucket, request.name), keys),

@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from cosi_driver.backends.s3kit.policy import VERSION, actions_for
-from cosi_driver.core.params import AccessMode
+from cosi_driver.core.types import AccessMode
 
 OWNER_SID = "CosiDriverBucketOwner"
 _ACCESS_SID_PREFIX = "CosiDriverAccess"

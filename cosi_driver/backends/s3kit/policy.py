@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cosi_driver.core.params import AccessMode
+from cosi_driver.core.types import AccessMode
 
 VERSION = "2012-10-17"
 # GetBucketLocation is harmless metadata that many SDKs ask for before anything else.

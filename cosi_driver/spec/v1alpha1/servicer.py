@@ -86,8 +86,8 @@ class ProvisionerServicer(pb_grpc.ProvisionerServicer):  # type: ignore[misc]
         self, request: pb.DriverGrantBucketAccessRequest, context: Any
     ) -> pb.DriverGrantBucketAccessResponse:
         access = await self._driver.grant_access(
-            request.bucket_id,
             request.name,
+            [(request.bucket_id, None)],  # a v1alpha1 grant takes its mode from the class parameters
             _AUTH_TYPES.get(request.authentication_type),
             dict(request.parameters),
         )
@@ -96,7 +96,7 @@ class ProvisionerServicer(pb_grpc.ProvisionerServicer):  # type: ignore[misc]
     async def DriverRevokeBucketAccess(
         self, request: pb.DriverRevokeBucketAccessRequest, context: Any
     ) -> pb.DriverRevokeBucketAccessResponse:
-        await self._driver.revoke_access(request.bucket_id, request.account_id)
+        await self._driver.revoke_access(request.account_id, [request.bucket_id])
         return pb.DriverRevokeBucketAccessResponse()
 
 

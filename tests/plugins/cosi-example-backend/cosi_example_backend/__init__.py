@@ -99,7 +99,10 @@ class ExampleBackend:
             bucket = state.buckets.setdefault(request.name, {"objects": []})
             bucket.update(mark=request.mark, versioning=request.params.versioning)
             self._save(state)
-        return S3BucketInfo(region="example")
+        return self.bucket_info(request.name)
+
+    def bucket_info(self, name: str) -> BucketInfo:
+        return S3BucketInfo(region="example", bucket_name=name, endpoint=self.config.endpoint)
 
     async def delete_bucket(self, request: DeleteBucket) -> None:
         await self._hooks()
@@ -122,7 +125,7 @@ class ExampleBackend:
             state.accounts[account] = {
                 "bucket": request.bucket,
                 "access_key_id": keys.access_key_id,
-                "mode": request.params.access_mode.value,
+                "mode": request.mode.value,  # one bucket per grant: multi_bucket_grants is off
             }
             self._save(state)
         credentials = S3Credentials(keys.access_key_id, keys.secret_access_key, self.config.endpoint, "example")
