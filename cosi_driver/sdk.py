@@ -28,6 +28,7 @@ machinery and may change in any release.
 from __future__ import annotations
 
 from cosi_driver.core.backend import (
+    AccessedBucket,
     Backend,
     BackendContext,
     BackendType,
@@ -91,6 +92,7 @@ from cosi_driver.core.types import (
     AzureCredentials,
     BucketInfo,
     Credentials,
+    ObjectProtocol,
     S3BucketInfo,
     S3Credentials,
 )
@@ -107,6 +109,8 @@ __all__ = [  # noqa: RUF022 -- grouped by purpose, as an author reads it
     "GrantAccess",
     "Granted",
     "RevokeAccess",
+    "AccessedBucket",
+    "ObjectProtocol",
     "BucketInfo",
     "S3BucketInfo",
     "AzureBucketInfo",
