@@ -48,6 +48,7 @@ class Options:
     read_access_params: Mapping[str, str] | None = None  # a read-only BucketAccessClass
     write_access_params: Mapping[str, str] | None = None  # a write-only BucketAccessClass
     s3_check: bool = False
+    azure_check: bool = False
     propagation_seconds: float = 15.0
     timeout: float = 30.0  # per call; the sidecar sets none, so a hung call is a finding
     concurrency: int = 8
@@ -91,20 +92,26 @@ class Check:
     run: Callable[[Session], Awaitable[str | None]]
     requires: tuple[str, ...] = ()
     needs_s3: bool = False
+    needs_azure: bool = False
 
 
 CHECKS: list[Check] = []
 
 
 def check(
-    name: str, summary: str, *, requires: tuple[str, ...] = ("identity.get-info",), needs_s3: bool = False
+    name: str,
+    summary: str,
+    *,
+    requires: tuple[str, ...] = ("identity.get-info",),
+    needs_s3: bool = False,
+    needs_azure: bool = False,
 ) -> Callable[[Callable[[Session], Awaitable[str | None]]], Callable[[Session], Awaitable[str | None]]]:
     """Register a check. Checks run in registration order; ``requires`` names earlier checks."""
 
     def register(fn: Callable[[Session], Awaitable[str | None]]) -> Callable[[Session], Awaitable[str | None]]:
         if any(existing.name == name for existing in CHECKS):
             raise ValueError(f"conformance check {name!r} is registered twice")
-        CHECKS.append(Check(name, summary, fn, tuple(r for r in requires if r != name), needs_s3))
+        CHECKS.append(Check(name, summary, fn, tuple(r for r in requires if r != name), needs_s3, needs_azure))
         return fn
 
     return register
