@@ -6,6 +6,9 @@ tokens when a policy id is re-created; these tests show the backend holds Azure'
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,6 +22,7 @@ from cosi_driver.testing.acceptance import AcceptanceTarget, BackendAcceptanceSu
 from cosi_driver.testing.azure import AzureAdminProbe, AzureSession
 from cosi_driver.testing.client import expect_error
 from tests.fixtures.azurite import Azurite
+from tests.support import run_cli, start_driver
 
 pytestmark = pytest.mark.azurite
 
@@ -154,3 +158,31 @@ async def test_wrong_account_key_is_permission_denied_without_the_key(azurite: A
     async with running(azure_target(azurite, account_key={"value": wrong})) as harness:
         message = await expect_error(harness.create(), grpc.StatusCode.PERMISSION_DENIED)
         assert "account_key" in message and wrong not in message and azurite.account_key not in message
+
+
+def test_emulate_shows_the_azure_secret_under_both_sidecars(azurite: Azurite, tmp_path: Path) -> None:
+    env = {
+        "COSI_DRIVER_BACKEND": "azure-blob",
+        "COSI_DRIVER_BACKEND_ACCOUNT_NAME": azurite.account_name,
+        "COSI_DRIVER_BACKEND_ACCOUNT_KEY": azurite.account_key,
+        "COSI_DRIVER_BACKEND_ENDPOINT": azurite.endpoint,
+        "NO_PROXY": "127.0.0.1",
+    }
+    driver = start_driver(env, tmp_path)
+    try:
+        result = run_cli(
+            "emulate", "--endpoint", driver.endpoint, "--json", "--deletion-policy", "Delete", "--max-backoff", "0.05"
+        )
+    finally:
+        assert driver.stop() == 0
+    report = json.loads(result.stdout)
+    assert (result.returncode, report["problems"], report["events"]) == (0, [], [])
+    spec = report["secret_bucket_info"]["spec"]
+    assert spec["secretS3"] is None and spec["secretAzure"]["acessToken"] == "***"
+    expiry = datetime.fromisoformat(spec["secretAzure"]["expiryTimeStamp"].replace("Z", "+00:00"))
+    assert timedelta(days=364) < expiry - datetime.now(UTC) <= timedelta(days=365)
+    flat = report["secret_v1alpha2"]
+    assert flat["COSI_PROTOCOL"] == "Azure" and flat["COSI_AZURE_STORAGE_ACCOUNT"] == azurite.account_name
+    assert flat["COSI_AZURE_ACCESS_TOKEN"] == "***"
+    assert flat["COSI_AZURE_EXPIRY_TIMESTAMP"] == spec["secretAzure"]["expiryTimeStamp"]
+    assert azurite.account_key not in result.stdout

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cosi_driver.core.secret import MASK
+from cosi_driver.testing.emulator.bucketinfo import V1ALPHA2_SECRET_KEYS
 
 SECRET_JSON_FIELDS = ("accessSecretKey", "acessToken")
 
@@ -56,6 +57,7 @@ class Record:
     provisioned: dict[str, Any] = field(default_factory=dict)  # the objects once everything was ready
     after_delete: dict[str, Any] = field(default_factory=dict)
     secret: str | None = None  # the Secret's BucketInfo JSON, exactly as the sidecar wrote it
+    secret_v1alpha2: dict[str, str] | None = None  # what the v1alpha2 sidecar would write for the same answer
     problems: list[Problem] = field(default_factory=list)
 
     def event(self, reason: str, kind: str, name: str, namespace: str, message: str) -> None:
@@ -95,6 +97,13 @@ class Record:
                         values[key] = MASK
         return document
 
+    def masked_secret_v1alpha2(self, show_secrets: bool) -> dict[str, str] | None:
+        if self.secret_v1alpha2 is None or show_secrets:
+            return self.secret_v1alpha2
+        return {
+            key: MASK if key in V1ALPHA2_SECRET_KEYS and value else value for key, value in self.secret_v1alpha2.items()
+        }
+
     def to_json(self, show_secrets: bool = False) -> dict[str, Any]:
         return {
             **verdict_json(self),
@@ -105,6 +114,7 @@ class Record:
             "provisioned": self.provisioned,
             "after_delete": self.after_delete,
             "secret_bucket_info": self.masked_secret(show_secrets),
+            "secret_v1alpha2": self.masked_secret_v1alpha2(show_secrets),
         }
 
     def to_text(self, show_secrets: bool = False) -> str:
@@ -133,6 +143,10 @@ class Record:
         secret = self.masked_secret(show_secrets)
         if secret is not None:
             out.append("  Secret key BucketInfo: " + json.dumps(secret, separators=(",", ":")))
+        flat = self.masked_secret_v1alpha2(show_secrets)
+        if flat is not None:
+            out.append("  The v1alpha2 sidecar would write instead (one Secret per bucket):")
+            out += [f"    {key}: {value}" for key, value in flat.items()]
         if self.after_delete:
             out.append("\nAfter deletion:")
             out += [f"  {key}: {value}" for key, value in self.after_delete.items()]
