@@ -99,6 +99,19 @@ CHART_VALUES: dict[str, dict[str, Any]] = {
         "masterKey": {"secretKeyRef": {"name": "cosi.master-key", "key": "key"}, "version": 2},
         "state": {"type": "kubernetes"},
     },
+    "azure-blob": {
+        "backends": {
+            "azure": {
+                "type": "azure-blob",
+                "config": {
+                    "account_name": "mystorageaccount",
+                    "account_key": {"secretKeyRef": {"name": "cosi-driver-azure-credentials", "key": "account-key"}},
+                    "sas_lifetime": 7776000,
+                },
+            }
+        },
+        "state": {"type": "kubernetes"},
+    },
     "two-backends-persistent": {
         "backends": {
             "scratch": {"type": "filesystem", "default": True, "config": {"root": "/var/lib/cosi-driver/scratch"}},
@@ -124,7 +137,7 @@ def render(source: str) -> Rendered:
 
 
 def test_there_is_an_overlay_per_built_in_backend() -> None:
-    assert {path.name for path in OVERLAYS} >= {"filesystem", "s3", "ceph-rgw"}
+    assert {path.name for path in OVERLAYS} >= {"filesystem", "s3", "ceph-rgw", "azure-blob"}
 
 
 # ---- schemas ----------------------------------------------------------------------------------
