@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from benchmarks.report import Report
 
-SECTIONS = ["core", "observability", "s3", "ceph", "e2e", "fuzz"]
+SECTIONS = ["core", "observability", "s3", "ceph", "azure", "e2e", "fuzz"]
 
 
 def machine() -> str:
