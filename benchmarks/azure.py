@@ -11,6 +11,7 @@ intent record and tombstone, and gRPC. Azurite is the kit's, started and stopped
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,8 @@ async def run(report: Report) -> None:
             await _compare(report, server)
     except (pytest.skip.Exception, pytest.fail.Exception) as error:
         report.skip("Create+Grant+Revoke+Delete, azure-blob", str(error).splitlines()[0])
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 async def _compare(report: Report, server: Azurite) -> None:
