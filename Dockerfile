@@ -13,8 +13,8 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---- build: the driver and its dependencies into a self-contained virtual environment --------
 FROM ${PYTHON_IMAGE} AS build
-# Optional extras baked into the image: the S3/IAM SDK and the Kubernetes state store.
-ARG EXTRAS=s3,kubernetes,otel
+# Optional extras baked into the image: the S3/IAM SDK, the Azure Blob SDK and the Kubernetes state store.
+ARG EXTRAS=s3,azure,kubernetes,otel
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore

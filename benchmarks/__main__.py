@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from benchmarks.report import Report
 
-SECTIONS = ["core", "observability", "s3", "ceph", "grants", "e2e", "fuzz"]
+SECTIONS = ["core", "observability", "s3", "ceph", "grants", "azure", "e2e", "fuzz"]
 
 
 def machine() -> str:

@@ -17,16 +17,14 @@ import json
 import os
 import statistics
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
 
-from benchmarks.harness import child, driver_args, driver_env, scratch
+from benchmarks.harness import child, driver_args, driver_env, lifecycle, scratch, timed_cycles
 from benchmarks.report import Report
-from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
@@ -38,14 +36,7 @@ RAM_DISK = "/dev/shm" if os.path.isdir("/dev/shm") else None  # to show what the
 
 
 async def _timed(cycle: Callable[[int], Awaitable[None]], start: int) -> list[float]:
-    for n in range(start, start + WARMUP):
-        await cycle(n)
-    times = []
-    for n in range(start + WARMUP, start + WARMUP + CYCLES):
-        began = time.perf_counter()
-        await cycle(n)
-        times.append(time.perf_counter() - began)
-    return times
+    return await timed_cycles(cycle, start, WARMUP, CYCLES)
 
 
 async def run(report: Report) -> None:
@@ -98,21 +89,7 @@ async def _through_driver(rgw: CephRgw, work: Path, state: Path, start: int) -> 
     del env["COSI_DRIVER_BACKEND_ROOT"]
     endpoint = f"unix://{work}/cosi.sock"
     async with child(driver_args(), env, work / "cosi.sock"), grpc.aio.insecure_channel(endpoint) as channel:
-        stub = pb_grpc.ProvisionerStub(channel)
-
-        async def cycle(n: int) -> None:
-            created = await stub.DriverCreateBucket(pb.DriverCreateBucketRequest(name=f"bench-driver-{n}"))
-            granted = await stub.DriverGrantBucketAccess(
-                pb.DriverGrantBucketAccessRequest(
-                    bucket_id=created.bucket_id, name=f"ba-{n}", authentication_type=pb.Key
-                )
-            )
-            await stub.DriverRevokeBucketAccess(
-                pb.DriverRevokeBucketAccessRequest(bucket_id=created.bucket_id, account_id=granted.account_id)
-            )
-            await stub.DriverDeleteBucket(pb.DriverDeleteBucketRequest(bucket_id=created.bucket_id))
-
-        return await _timed(cycle, start)
+        return await _timed(lifecycle(pb_grpc.ProvisionerStub(channel)), start)
 
 
 class Direct:

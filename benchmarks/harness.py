@@ -141,3 +141,31 @@ async def info_caller(endpoint: str, concurrency: int = 32) -> AsyncIterator[Cal
 async def info_rate(endpoint: str, concurrency: int = 32, seconds: float = 3.0) -> float:
     async with info_caller(endpoint, concurrency) as call:
         return await rate(call, concurrency, seconds)
+
+
+async def timed_cycles(cycle: Callable[[int], Awaitable[None]], start: int, warmup: int, cycles: int) -> list[float]:
+    """Seconds per call of ``cycle(n)`` for ``cycles`` numbers after ``warmup`` untimed ones."""
+    for n in range(start, start + warmup):
+        await cycle(n)
+    times = []
+    for n in range(start + warmup, start + warmup + cycles):
+        began = time.perf_counter()
+        await cycle(n)
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def lifecycle(stub: pb_grpc.ProvisionerStub) -> Callable[[int], Awaitable[None]]:
+    """One bucket's whole life through a driver, as the sidecar calls it: Create, Grant, Revoke, Delete."""
+
+    async def cycle(n: int) -> None:
+        created = await stub.DriverCreateBucket(pb.DriverCreateBucketRequest(name=f"bench-driver-{n}"))
+        granted = await stub.DriverGrantBucketAccess(
+            pb.DriverGrantBucketAccessRequest(bucket_id=created.bucket_id, name=f"ba-{n}", authentication_type=pb.Key)
+        )
+        await stub.DriverRevokeBucketAccess(
+            pb.DriverRevokeBucketAccessRequest(bucket_id=created.bucket_id, account_id=granted.account_id)
+        )
+        await stub.DriverDeleteBucket(pb.DriverDeleteBucketRequest(bucket_id=created.bucket_id))
+
+    return cycle

@@ -114,6 +114,7 @@ __all__ = [  # noqa: RUF022 -- grouped by purpose, as an author reads it
     "AccessedBucket",
     "Granted",
     "RevokeAccess",
+    "ObjectProtocol",
     "BucketInfo",
     "S3BucketInfo",
     "AzureBucketInfo",
@@ -121,7 +122,6 @@ __all__ = [  # noqa: RUF022 -- grouped by purpose, as an author reads it
     "S3Credentials",
     "AzureCredentials",
     "AuthenticationType",
-    "ObjectProtocol",
     "AddressingStyle",
     # Errors: raise these at the backend's edge; each names its gRPC code.
     "CosiError",

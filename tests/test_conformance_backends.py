@@ -1,11 +1,11 @@
-"""``cosi-driver conformance --s3-check`` against ``cosi-driver serve`` on every S3-speaking built-in backend.
+"""``cosi-driver conformance`` with its data path against ``cosi-driver serve`` on every storage backend.
 
-The filesystem backend's run is in tests/test_conformance.py (it serves no data path). Here the
-real driver process serves the ``s3`` backend on the session's SeaweedFS, the ``seaweedfs``
-backend with its own embedded ``weed``, and the ``ceph-rgw`` backend on the session's RADOS
-Gateway; each must pass every check, the data path included (granted keys work on the returned
-endpoint, read-only and write-only classes are enforced, revoked keys stop working), and leave
-nothing behind in the storage.
+The filesystem backend's run is in tests/test_conformance.py (it serves no data path). Here the real
+driver process serves the ``s3`` backend on the session's SeaweedFS, the ``seaweedfs`` backend with
+its own embedded ``weed``, and the ``ceph-rgw`` backend on the session's RADOS Gateway, and the
+``azure-blob`` backend on the session's Azurite (``--azure-check``); each must pass every check, the
+data path included (granted keys work on the returned endpoint, read-only and write-only classes are
+enforced, revoked keys stop working), and leave nothing behind in the storage.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 from cosi_driver.testing.probes import s3_client
 from tests.ceph_support import MASTER_KEY
+from tests.fixtures.azurite import Azurite
 from tests.fixtures.ceph import CephRgw
 from tests.fixtures.seaweedfs import SeaweedFS, free_seaweedfs_base
 from tests.support import run_cli, start_driver
@@ -59,6 +60,18 @@ def ceph_env(request: pytest.FixtureRequest, workdir: Path) -> tuple[dict[str, s
     return env, {"endpoint": rgw.endpoint, "key": rgw.admin_access_key, "secret": rgw.admin_secret_key}
 
 
+def azure_env(request: pytest.FixtureRequest, workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    server: Azurite = request.getfixturevalue("azurite")
+    env = {
+        "COSI_DRIVER_BACKEND": "azure-blob",
+        "COSI_DRIVER_BACKEND_ACCOUNT_NAME": server.account_name,
+        "COSI_DRIVER_BACKEND_ACCOUNT_KEY": server.account_key,
+        "COSI_DRIVER_BACKEND_ENDPOINT": server.endpoint,
+        "NO_PROXY": "127.0.0.1",
+    }
+    return env, {"azure": server.connection_string}
+
+
 Setup = Callable[[pytest.FixtureRequest, Path], tuple[dict[str, str], dict[str, str]]]
 
 
@@ -68,6 +81,7 @@ Setup = Callable[[pytest.FixtureRequest, Path], tuple[dict[str, str], dict[str, 
         pytest.param(s3_env, id="s3", marks=pytest.mark.seaweedfs),
         pytest.param(seaweedfs_env, id="seaweedfs", marks=pytest.mark.seaweedfs),
         pytest.param(ceph_env, id="ceph-rgw", marks=pytest.mark.ceph),
+        pytest.param(azure_env, id="azure-blob", marks=pytest.mark.azurite),
     ],
 )
 async def test_every_check_passes_with_the_data_path(
@@ -82,7 +96,7 @@ async def test_every_check_passes_with_the_data_path(
             "--endpoint",
             driver.endpoint,
             "--json",
-            "--s3-check",
+            *(("--azure-check", "--skip", "s3") if "azure" in admin else ("--s3-check", "--skip", "azure")),
             "--name-prefix",
             prefix,
             "--alt-bucket-param",
@@ -96,7 +110,13 @@ async def test_every_check_passes_with_the_data_path(
         assert failed == {}
         assert result.returncode == 0
         assert report["cleanup"]["left_behind"] == []
-        if admin:
+        if "azure" in admin:
+            from azure.storage.blob.aio import BlobServiceClient
+
+            async with BlobServiceClient.from_connection_string(admin["azure"]) as service:
+                containers = [container.name async for container in service.list_containers()]
+            assert [name for name in containers if name.startswith(prefix)] == []
+        elif admin:
             # Seen by the storage's administrator, not by the driver: no bucket of the run remains.
             async with s3_client(admin["endpoint"], admin["key"], admin["secret"]) as s3:
                 buckets = [bucket["Name"] for bucket in (await s3.list_buckets()).get("Buckets", [])]

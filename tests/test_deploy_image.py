@@ -317,7 +317,11 @@ def test_the_image_venv_holds_the_driver_and_its_extras_but_no_pip(image: ImageR
     version = subprocess.run([image.bin("cosi-driver"), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.strip().startswith("cosi-driver ")
     imports = subprocess.run(
-        [image.bin("python"), "-c", "import aioboto3, kubernetes, grpc, yaml; import cosi_driver.cli.serve"],
+        [
+            image.bin("python"),
+            "-c",
+            "import aioboto3, azure.storage.blob.aio, kubernetes, grpc, yaml; import cosi_driver.cli.serve",
+        ],
         capture_output=True,
         text=True,
         check=False,

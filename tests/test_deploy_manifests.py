@@ -108,6 +108,19 @@ CHART_VALUES: dict[str, dict[str, Any]] = {
         "sidecar": {"api": "v1alpha2", "image": {"tag": "v1alpha2-unreleased"}, "logLevel": 0},
         "state": {"type": "file"},
     },
+    "azure-blob": {
+        "backends": {
+            "azure": {
+                "type": "azure-blob",
+                "config": {
+                    "account_name": "mystorageaccount",
+                    "account_key": {"secretKeyRef": {"name": "cosi-driver-azure-credentials", "key": "account-key"}},
+                    "sas_lifetime": 7776000,
+                },
+            }
+        },
+        "state": {"type": "kubernetes"},
+    },
     "two-backends-persistent": {
         "backends": {
             "scratch": {"type": "filesystem", "default": True, "config": {"root": "/var/lib/cosi-driver/scratch"}},
@@ -134,7 +147,7 @@ def render(source: str) -> Rendered:
 
 
 def test_there_is_an_overlay_per_built_in_backend() -> None:
-    assert {path.name for path in OVERLAYS} >= {"filesystem", "s3", "ceph-rgw"}
+    assert {path.name for path in OVERLAYS} >= {"filesystem", "s3", "ceph-rgw", "azure-blob"}
 
 
 # ---- schemas ----------------------------------------------------------------------------------

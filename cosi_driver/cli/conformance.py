@@ -103,6 +103,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="use granted credentials on the returned S3 endpoint (needs cosi-driver[s3])",
     )
     data.add_argument(
+        "--azure-check",
+        action="store_true",
+        help="use granted Azure SAS URLs on the returned container (needs cosi-driver[azure])",
+    )
+    data.add_argument(
         "--propagation-seconds",
         type=float,
         default=15.0,
@@ -147,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         write_access_params=None if args.write_access_param is None else dict(args.write_access_param),
         v1alpha2_access_params=dict(args.v1alpha2_access_param),
         s3_check=args.s3_check,
+        azure_check=args.azure_check,
         propagation_seconds=args.propagation_seconds,
         timeout=args.timeout,
         concurrency=max(2, args.concurrency),
@@ -163,6 +169,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.s3_check and importlib.util.find_spec("aioboto3") is None:
         print("cosi-driver conformance: --s3-check needs aioboto3: pip install 'cosi-driver[s3]'", file=sys.stderr)
+        return 2
+    if args.azure_check and importlib.util.find_spec("azure") is None:
+        print(
+            "cosi-driver conformance: --azure-check needs azure-storage-blob: pip install 'cosi-driver[azure]'",
+            file=sys.stderr,
+        )
         return 2
 
     def show(result: Any) -> None:

@@ -30,6 +30,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,9 @@ from cosi_driver.core.types import AccessMode, AuthenticationType, ObjectProtoco
 from cosi_driver.core.validation import V1ALPHA2
 from cosi_driver.core.values import ValueProblem
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
-from cosi_driver.testing.client import CosiClient, expect_error, s3_secrets
+from cosi_driver.testing.client import CosiClient, credential_secrets, expect_error, s3_secrets
 from cosi_driver.testing.probes import S3Session, StorageProbe
+from cosi_driver.testing.sidecar_formats import AZURE_SECRETS, S3_SECRETS, parse_go_time
 
 DRIVER_NAME = "acceptance.cosi-driver.example.com"
 BACKEND_NAME = "under-test"
@@ -313,8 +315,8 @@ class BackendAcceptanceSuite:
         first = await harness.cosi.grant(bucket_id, name, accessMode="readwrite")
         second = await harness.cosi.grant(bucket_id, name, accessMode="readwrite")
         assert second.account_id == first.account_id
-        assert s3_secrets(second) == s3_secrets(first)
-        assert set(s3_secrets(first)) == {"accessKeyID", "accessSecretKey", "endpoint", "region"}
+        assert credential_secrets(second) == credential_secrets(first)
+        assert set(credential_secrets(first)) in (set(S3_SECRETS), set(AZURE_SECRETS))
         assert await harness.target.probe.account_exists(_account_name(first.account_id))
 
     async def test_concurrent_identical_grants_share_one_account(self, harness: Harness) -> None:
@@ -322,7 +324,7 @@ class BackendAcceptanceSuite:
         name = harness.new_name("ba")
         responses = await asyncio.gather(*(harness.cosi.grant(bucket_id, name) for _ in range(10)))
         assert len({r.account_id for r in responses}) == 1
-        assert len({tuple(sorted(s3_secrets(r).items())) for r in responses}) == 1
+        assert len({tuple(sorted(credential_secrets(r).items())) for r in responses}) == 1
 
     async def test_grant_on_a_missing_bucket_is_not_found(self, harness: Harness) -> None:
         await expect_error(
@@ -363,7 +365,7 @@ class BackendAcceptanceSuite:
         assert (await harness.create(name)).bucket_id == bucket_id
         again = await harness.cosi.grant(bucket_id, access)
         assert again.account_id == granted.account_id
-        assert s3_secrets(again) == s3_secrets(granted)
+        assert credential_secrets(again) == credential_secrets(granted)
 
     async def test_health_check_passes(self, harness: Harness) -> None:
         reports = await harness.driver.check_health()
@@ -441,6 +443,58 @@ class BackendAcceptanceSuite:
         second = s3_secrets(await harness.cosi.grant(bucket_id, access))
         assert second == first
         assert await S3Session(first, harness.target.propagation_seconds).allowed("put", name, "2.txt")
+
+    # -- data path (Azure Blob backends) ------------------------------------------------------
+
+    async def _azure_session(self, harness: Harness, bucket_id: str, mode: str) -> Any:
+        if ObjectProtocol.AZURE not in harness.backend_type.protocols:
+            pytest.skip(f"backend type {harness.target.backend_type!r} serves no Azure Blob data path")
+        from cosi_driver.testing.azure import AzureSession
+
+        granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"), accessMode=mode)
+        assert list(granted.credentials) == ["azure"], list(granted.credentials)
+        secrets = dict(granted.credentials["azure"].secrets)
+        expiry = parse_go_time(secrets["expiryTs"])
+        assert expiry is not None and expiry > datetime.now(UTC), secrets["expiryTs"]
+        return AzureSession(secrets["accessToken"], harness.target.propagation_seconds), granted.account_id
+
+    async def test_azure_each_mode_does_exactly_its_operations(self, harness: Harness) -> None:
+        expected = {
+            "read": {"get": True, "list": True, "create": False, "put": False, "delete": False},
+            "readwrite": {"create": True, "put": True, "get": True, "list": True, "delete": True},
+            "write": {"create": True, "put": True, "get": False, "list": False, "delete": False},
+        }
+        for mode, operations in expected.items():
+            name = harness.new_name()
+            bucket_id = (await harness.create(name)).bucket_id
+            await harness.target.probe.put_object(name, "there.txt", b"data")
+            session, _ = await self._azure_session(harness, bucket_id, mode)
+            first = next(op for op, allowed in operations.items() if allowed)
+            assert await session.eventually_allowed(first, "there.txt" if first != "create" else "new-0.txt"), mode
+            for number, (operation, allowed) in enumerate(operations.items()):
+                key = f"new-{number + 1}.txt" if operation == "create" else "there.txt"
+                assert await session.allowed(operation, key) is allowed, (mode, operation)
+
+    async def test_azure_sas_does_not_reach_another_container(self, harness: Harness) -> None:
+        mine, other = harness.new_name(), harness.new_name()
+        bucket_id = (await harness.create(mine)).bucket_id
+        await harness.create(other)
+        await harness.target.probe.put_object(other, "secret.txt", b"data")
+        session, _ = await self._azure_session(harness, bucket_id, "readwrite")
+        assert await session.eventually_allowed("put", "ok.txt")
+        for operation, key in (("get", "secret.txt"), ("put", "x.txt"), ("list", None), ("delete", "secret.txt")):
+            assert not await session.allowed(operation, key, container=other), operation
+        assert await harness.target.probe.object_exists(other, "secret.txt")
+
+    async def test_azure_revoked_sas_is_refused_and_the_data_stays(self, harness: Harness) -> None:
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        session, account_id = await self._azure_session(harness, bucket_id, "readwrite")
+        assert await session.eventually_allowed("put", "uploaded.txt")
+        await harness.cosi.revoke(bucket_id, account_id)
+        for operation in ("get", "put", "list"):
+            assert await session.eventually_denied(operation, "uploaded.txt"), operation
+        assert await harness.target.probe.object_exists(name, "uploaded.txt")
 
     # -- v1alpha2 operations (through the core until the suite has a v1alpha2 client) ----------
 

@@ -173,6 +173,13 @@ def s3_secrets(response: Any) -> dict[str, str]:
     return dict(response.credentials["s3"].secrets)
 
 
+def credential_secrets(response: Any) -> dict[str, str]:
+    """The secrets of a Grant response's one credential entry (``s3`` or ``azure``), whichever it is."""
+    assert len(response.credentials) == 1, f"expected exactly one entry, got {list(response.credentials)}"
+    (entry,) = response.credentials.values()
+    return dict(entry.secrets)
+
+
 async def expect_error(awaitable: Any, code: grpc.StatusCode) -> str:
     """Await a call that must fail with ``code``; return the status message."""
     try:

@@ -53,6 +53,7 @@ class Options:
     # v1alpha2's BucketAccessClass: modes travel per bucket in the request, so it is its own class.
     v1alpha2_access_params: Mapping[str, str] = field(default_factory=dict)
     s3_check: bool = False
+    azure_check: bool = False
     propagation_seconds: float = 15.0
     timeout: float = 30.0  # per call; the sidecar sets none, so a hung call is a finding
     concurrency: int = 8
@@ -97,6 +98,7 @@ class Check:
     run: Callable[[Session], Awaitable[str | None]]
     requires: tuple[str, ...] = ()
     needs_s3: bool = False
+    needs_azure: bool = False
     api: str = "v1alpha1"
 
 
@@ -109,6 +111,7 @@ def check(
     *,
     requires: tuple[str, ...] = ("identity.get-info",),
     needs_s3: bool = False,
+    needs_azure: bool = False,
     api: str = "v1alpha1",
 ) -> Callable[[Callable[[Session], Awaitable[str | None]]], Callable[[Session], Awaitable[str | None]]]:
     """Register a check. Checks run in registration order; ``requires`` names earlier checks."""
@@ -116,7 +119,7 @@ def check(
     def register(fn: Callable[[Session], Awaitable[str | None]]) -> Callable[[Session], Awaitable[str | None]]:
         if any(existing.name == name for existing in CHECKS):
             raise ValueError(f"conformance check {name!r} is registered twice")
-        CHECKS.append(Check(name, summary, fn, tuple(r for r in requires if r != name), needs_s3, api))
+        CHECKS.append(Check(name, summary, fn, tuple(r for r in requires if r != name), needs_s3, needs_azure, api))
         return fn
 
     return register

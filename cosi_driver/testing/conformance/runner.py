@@ -153,6 +153,8 @@ async def _outcome(session: Session, progress: _Progress, item: Check) -> tuple[
     blocked = progress.blocker(item)
     if blocked is None and item.needs_s3 and not session.options.s3_check:
         blocked = "data-path check: run with --s3-check"
+    if blocked is None and item.needs_azure and not session.options.azure_check:
+        blocked = "data-path check: run with --azure-check"
     if blocked:
         return Outcome.SKIP, blocked
     try:

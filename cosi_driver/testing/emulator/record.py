@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cosi_driver.core.secret import MASK
+from cosi_driver.testing.emulator.bucketinfo import V1ALPHA2_SECRET_KEYS
 
 SECRET_JSON_FIELDS = ("accessSecretKey", "acessToken")
 # The v1alpha2 sidecar's flat Secret keys whose values are secret.
-SECRET_FLAT_KEYS = ("COSI_S3_ACCESS_SECRET_KEY", "COSI_AZURE_ACCESS_TOKEN", "COSI_GCS_ACCESS_SECRET")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Record:
     provisioned: dict[str, Any] = field(default_factory=dict)  # the objects once everything was ready
     after_delete: dict[str, Any] = field(default_factory=dict)
     secret: str | None = None  # the Secret's BucketInfo JSON, exactly as the sidecar wrote it
+    secret_v1alpha2: dict[str, str] | None = None  # what the v1alpha2 sidecar would write for the same answer
     problems: list[Problem] = field(default_factory=list)
     sidecar: str = "v0.2.2"  # which sidecar generation was emulated
     flat_secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # v1alpha2: Secret name -> data
@@ -101,8 +102,15 @@ class Record:
 
     def masked_flat_secrets(self, show_secrets: bool) -> dict[str, dict[str, str]]:
         return {
-            name: {k: (MASK if k in SECRET_FLAT_KEYS and v and not show_secrets else v) for k, v in data.items()}
+            name: {k: (MASK if k in V1ALPHA2_SECRET_KEYS and v and not show_secrets else v) for k, v in data.items()}
             for name, data in self.flat_secrets.items()
+        }
+
+    def masked_secret_v1alpha2(self, show_secrets: bool) -> dict[str, str] | None:
+        if self.secret_v1alpha2 is None or show_secrets:
+            return self.secret_v1alpha2
+        return {
+            key: MASK if key in V1ALPHA2_SECRET_KEYS and value else value for key, value in self.secret_v1alpha2.items()
         }
 
     def to_json(self, show_secrets: bool = False) -> dict[str, Any]:
@@ -117,6 +125,7 @@ class Record:
             "secret_bucket_info": self.masked_secret(show_secrets),
             "sidecar": self.sidecar,
             "secrets": self.masked_flat_secrets(show_secrets),
+            "secret_v1alpha2": self.masked_secret_v1alpha2(show_secrets),
         }
 
     def to_text(self, show_secrets: bool = False) -> str:
@@ -148,6 +157,10 @@ class Record:
         for name, data in self.masked_flat_secrets(show_secrets).items():
             out.append(f"  Secret {name}:")
             out += [f"    {key}={value}" for key, value in sorted(data.items())]
+        flat = self.masked_secret_v1alpha2(show_secrets)
+        if flat is not None:
+            out.append("  The v1alpha2 sidecar would write instead (one Secret per bucket):")
+            out += [f"    {key}: {value}" for key, value in flat.items()]
         if self.after_delete:
             out.append("\nAfter deletion:")
             out += [f"  {key}: {value}" for key, value in self.after_delete.items()]

@@ -39,7 +39,7 @@ from typing import Any
 import grpc
 
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
-from cosi_driver.testing.emulator.bucketinfo import bucket_info_json
+from cosi_driver.testing.emulator.bucketinfo import bucket_info_json, v1alpha2_secret_data
 from cosi_driver.testing.emulator.options import FIRST_BACKOFF, EmulatorOptions
 from cosi_driver.testing.emulator.record import Problem, Record
 from cosi_driver.testing.emulator.session import Answer, Observer, SidecarSession
@@ -80,6 +80,7 @@ class SidecarEmulator:
         }
         self._failures = {"Bucket": 0, "BucketAccess": 0}  # per object, never reset (as upstream)
         self.bucket_id = ""
+        self.storage_account = ""  # from DriverCreateBucket's azureBlob bucket info
         self._last_create_code: grpc.StatusCode | None = None
         self.grant: Any = None
 
@@ -181,6 +182,9 @@ class SidecarEmulator:
         if not answer.response.bucket_id:
             self.record.sidecar_log.append(f"driverCreateBucket returned an empty bucketID for Bucket {self.bucket}")
             return False, None
+        info = answer.response.bucket_info
+        if info.WhichOneof("type") == "azureBlob":
+            self.storage_account = str(info.azureBlob.storage_account)
         return True, str(answer.response.bucket_id)
 
     async def _provision_bucket(self) -> None:
@@ -295,6 +299,9 @@ class SidecarEmulator:
             authentication_type=self.options.authentication_type,
             protocol=self.options.protocol,
             credentials=credentials,
+        )
+        self.record.secret_v1alpha2 = v1alpha2_secret_data(
+            bucket_name=self.bucket, storage_account=self.storage_account, credentials=credentials
         )
         if not ({"s3", "azure"} & set(credentials)):
             self._problem(

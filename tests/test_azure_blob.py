@@ -1,0 +1,188 @@
+"""The `azure-blob` backend against a real Azurite: the shared acceptance suite, then Azure's own limits.
+
+Azurite stores more than five stored access policies, accepts any policy id and revives old
+tokens when a policy id is re-created; these tests show the backend holds Azure's rules itself.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from cosi_driver.backends.azure.config import API_VERSION
+from cosi_driver.backends.azure.names import container_name, is_container_name
+from cosi_driver.backends.azure.policies import MAX_POLICIES
+from cosi_driver.core import ids
+from cosi_driver.testing.acceptance import AcceptanceTarget, BackendAcceptanceSuite, running
+from cosi_driver.testing.azure import AzureAdminProbe, AzureSession
+from cosi_driver.testing.client import expect_error
+from tests.fixtures.azurite import Azurite
+from tests.support import run_cli, start_driver
+
+pytestmark = pytest.mark.azurite
+
+
+def azure_target(server: Azurite, **config: Any) -> AcceptanceTarget:
+    probe = AzureAdminProbe(
+        server.endpoint, server.account_name, server.account_key, api_version=API_VERSION, container_of=container_name
+    )
+    return AcceptanceTarget(backend_type="azure-blob", config={**server.config, **config}, probe=probe)
+
+
+class TestAzureBlobOnAzurite(BackendAcceptanceSuite):
+    @pytest.fixture
+    def target(self, azurite: Azurite) -> AcceptanceTarget:
+        return azure_target(azurite)
+
+
+def sas_url(response: Any) -> str:
+    assert list(response.credentials) == ["azure"]
+    return str(response.credentials["azure"].secrets["accessToken"])
+
+
+async def test_a_sixth_access_to_one_container_is_resource_exhausted_and_the_five_keep_working(
+    azurite: Azurite,
+) -> None:
+    async with running(azure_target(azurite)) as harness:
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        sessions = []
+        for _ in range(MAX_POLICIES):
+            granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"), accessMode="readwrite")
+            sessions.append(AzureSession(sas_url(granted)))
+        message = await expect_error(
+            harness.cosi.grant(bucket_id, harness.new_name("ba"), accessMode="read"), grpc.StatusCode.RESOURCE_EXHAUSTED
+        )
+        assert "5 stored access policies" in message and name in message
+        assert len(await harness.target.probe.policies(name)) == MAX_POLICIES  # type: ignore[attr-defined]
+        for number, session in enumerate(sessions):
+            assert await session.allowed("put", f"from-{number}.txt"), number
+
+
+async def test_a_revoked_name_granted_again_gets_a_new_policy_and_the_old_token_stays_dead(azurite: Azurite) -> None:
+    async with running(azure_target(azurite)) as harness:
+        bucket_id = (await harness.create()).bucket_id
+        access = harness.new_name("ba")
+        first = await harness.cosi.grant(bucket_id, access, accessMode="readwrite")
+        old = AzureSession(sas_url(first))
+        assert await old.allowed("put", "a.txt")
+        await harness.cosi.revoke(bucket_id, first.account_id)
+        assert await old.eventually_denied("get", "a.txt")
+        again = await harness.cosi.grant(bucket_id, access, accessMode="readwrite")
+        assert again.account_id != first.account_id
+        assert await AzureSession(sas_url(again)).allowed("get", "a.txt")
+        assert not await old.allowed("get", "a.txt")
+
+
+async def test_other_stored_policies_on_an_existing_container_are_kept(azurite: Azurite) -> None:
+    from azure.storage.blob import AccessPolicy
+
+    async with running(azure_target(azurite)) as harness:
+        probe: AzureAdminProbe = harness.target.probe  # type: ignore[assignment]
+        name = harness.new_name("acc-existing")
+        await probe.create_foreign_bucket(name)
+        try:
+            async with probe.service() as service:
+                await service.get_container_client(name).set_container_access_policy(
+                    {"theirs": AccessPolicy(permission="r", expiry="2099-01-01T00:00:00Z")}
+                )
+            granted = await harness.cosi.grant(name, harness.new_name("ba"), accessMode="read")
+            assert set(await probe.policies(name)) == {"theirs", ids.parse_account_id(granted.account_id).account}
+            await harness.cosi.revoke(name, granted.account_id)
+            assert set(await probe.policies(name)) == {"theirs"}
+        finally:
+            await probe.remove_foreign_bucket(name)
+
+
+async def test_a_name_azure_refuses_is_mapped_and_the_sas_names_the_container(azurite: Azurite) -> None:
+    async with running(azure_target(azurite)) as harness:
+        name = harness.new_name("Upper.Case")
+        bucket_id = (await harness.create(name)).bucket_id
+        assert ids.parse_bucket_id(bucket_id).bucket == name
+        container = container_name(name)
+        assert container != name and is_container_name(container)
+        session = AzureSession(sas_url(await harness.cosi.grant(bucket_id, harness.new_name("ba"))))
+        assert session.container == container
+        assert await session.allowed("list")
+
+
+def test_the_name_mapping_is_deterministic_valid_and_keeps_valid_names() -> None:
+    assert (
+        container_name("bucket-0c5e8b1e-4f5a-4a43-9b8e-0123456789ab") == "bucket-0c5e8b1e-4f5a-4a43-9b8e-0123456789ab"
+    )
+    odd = ["ab", "a" * 64, "Bucket.Name", "x--y", "-lead", "名前", "bucket_" + "z" * 300]
+    mapped = [container_name(name) for name in odd]
+    assert all(is_container_name(name) for name in mapped), mapped
+    assert mapped == [container_name(name) for name in odd]
+    assert len(set(mapped)) == len(odd)
+    assert container_name("Bucket.Name") != container_name("bucket-name")
+
+
+async def test_the_pinned_api_version_works_with_azurites_version_check_on(azurite_checked: Azurite) -> None:
+    async with running(azure_target(azurite_checked)) as harness:
+        name = harness.new_name()
+        bucket_id = (await harness.create(name)).bucket_id
+        granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"), accessMode="readwrite")
+        session = AzureSession(sas_url(granted), api_version=API_VERSION)
+        assert await session.allowed("put", "v.txt")
+        await harness.cosi.revoke(bucket_id, granted.account_id)
+        await harness.cosi.delete(bucket_id, deletionPolicy="purge")
+        assert not await harness.target.probe.bucket_exists(name)
+
+
+async def test_the_sdk_default_api_version_is_refused_there_which_is_why_it_is_pinned(
+    azurite_checked: Azurite,
+) -> None:
+    async with running(azure_target(azurite_checked, api_version="2026-10-06")) as harness:
+        message = await expect_error(harness.create(), grpc.StatusCode.FAILED_PRECONDITION)
+        assert "api_version" in message
+
+
+async def test_a_connection_string_configures_the_backend(azurite: Azurite) -> None:
+    target = azure_target(azurite)
+    target.config = {"connection_string": {"value": azurite.connection_string}}
+    async with running(target) as harness:
+        bucket_id = (await harness.create()).bucket_id
+        session = AzureSession(sas_url(await harness.cosi.grant(bucket_id, harness.new_name("ba"))))
+        assert session.sas_url.startswith(azurite.endpoint + "/")
+        assert await session.allowed("list")
+
+
+async def test_wrong_account_key_is_permission_denied_without_the_key(azurite: Azurite) -> None:
+    wrong = "A" * 86 + "=="
+    async with running(azure_target(azurite, account_key={"value": wrong})) as harness:
+        message = await expect_error(harness.create(), grpc.StatusCode.PERMISSION_DENIED)
+        assert "account_key" in message and wrong not in message and azurite.account_key not in message
+
+
+def test_emulate_shows_the_azure_secret_under_both_sidecars(azurite: Azurite, tmp_path: Path) -> None:
+    env = {
+        "COSI_DRIVER_BACKEND": "azure-blob",
+        "COSI_DRIVER_BACKEND_ACCOUNT_NAME": azurite.account_name,
+        "COSI_DRIVER_BACKEND_ACCOUNT_KEY": azurite.account_key,
+        "COSI_DRIVER_BACKEND_ENDPOINT": azurite.endpoint,
+        "NO_PROXY": "127.0.0.1",
+    }
+    driver = start_driver(env, tmp_path)
+    try:
+        result = run_cli(
+            "emulate", "--endpoint", driver.endpoint, "--json", "--deletion-policy", "Delete", "--max-backoff", "0.05"
+        )
+    finally:
+        assert driver.stop() == 0
+    report = json.loads(result.stdout)
+    assert (result.returncode, report["problems"], report["events"]) == (0, [], [])
+    spec = report["secret_bucket_info"]["spec"]
+    assert spec["secretS3"] is None and spec["secretAzure"]["acessToken"] == "***"
+    expiry = datetime.fromisoformat(spec["secretAzure"]["expiryTimeStamp"].replace("Z", "+00:00"))
+    assert timedelta(days=364) < expiry - datetime.now(UTC) <= timedelta(days=365)
+    flat = report["secret_v1alpha2"]
+    assert flat["COSI_PROTOCOL"] == "Azure" and flat["COSI_AZURE_STORAGE_ACCOUNT"] == azurite.account_name
+    assert flat["COSI_AZURE_ACCESS_TOKEN"] == "***"
+    assert flat["COSI_AZURE_EXPIRY_TIMESTAMP"] == spec["secretAzure"]["expiryTimeStamp"]
+    assert azurite.account_key not in result.stdout
