@@ -152,18 +152,18 @@ class FilesystemProfile(BackendProfile):
         return {path.stem: json.loads(path.read_text()) for path in directory.glob("*.json")}
 
     def accounts(self, buckets: Collection[str]) -> set[str]:
-        return {name for name, record in self._account_records().items() if record["bucket"] in buckets}
+        return {name for name, record in self._account_records().items() if set(record["buckets"]) & set(buckets)}
 
     def check_granted(self, grant: Grant) -> None:
         record = self._account_records().get(grant.account)
         assert record is not None, f"account {grant.account} is not in storage"
-        assert record["bucket"] == grant.bucket
+        assert list(record["buckets"]) == [grant.bucket]
         assert (self.root / "buckets" / grant.bucket).is_dir()
         assert (record["access_key_id"], record["secret_access_key"]) == (
             grant.credentials.access_key_id,
             grant.credentials.secret_access_key,
         ), "the Secret's keys are not the account's keys"
-        assert record["mode"] == grant.mode
+        assert record["buckets"][grant.bucket] == grant.mode
         assert grant.credentials.endpoint == (self.root / "buckets").as_uri()
 
     def check_revoked(self, grant: Grant) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import grpc
 
+from cosi_driver.core import ids
 from cosi_driver.testing.client import expect_error
 from tests.conftest import ServeFactory
 
@@ -17,7 +18,7 @@ async def test_a_missing_root_is_unavailable_and_nothing_is_lost_when_it_returns
     bucket_id = (await client.create("bucket-a")).bucket_id
     account_id = (await client.grant(bucket_id, "ba-1")).account_id
     root = workdir / "data-filesystem"
-    account_file = root / ".cosi" / "accounts" / f"{account_id.rsplit('/', 1)[1]}.json"
+    account_file = root / ".cosi" / "accounts" / f"{ids.parse_account_id(account_id).account}.json"
     assert account_file.exists()
 
     root.rename(workdir / "unmounted")
@@ -38,4 +39,4 @@ async def test_a_missing_root_is_unavailable_and_nothing_is_lost_when_it_returns
     assert not account_file.exists()
     await client.delete(bucket_id)
     assert not (root / "buckets" / "bucket-a").exists()
-    assert (await client.create("bucket-b")).bucket_id.endswith("/bucket-b")
+    assert (await client.create("bucket-b")).bucket_id == ids.BucketRef("filesystem", "bucket-b").encode()
