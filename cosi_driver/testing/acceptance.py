@@ -1,10 +1,13 @@
 """The acceptance suite every backend runs, with one fixture.
 
-Like Thanos' objstore acceptance test, one suite holds every backend to the same COSI behaviour:
-idempotent create and grant, concurrent identical calls, parameter validation generated from the
-backend's own schemas, deletion per policy, revoke that keeps data, restart persistence, health,
-and, for S3-speaking backends, a real data path with the returned credentials. Calls go through
-the real server on a real UNIX socket, as the sidecar's would.
+Like Thanos' objstore acceptance test, one suite holds every backend to the same COSI behaviour.
+The rules a caller can see are written once, as the ``cosi-driver conformance`` checks: the suite
+runs all of them, v1alpha1 and v1alpha2, over its harness's socket, with the data path where the
+backend serves one. Its own tests add only what needs the storage's side of the story (a probe:
+buckets and accounts really made and removed, deletion per policy, revoke that keeps data,
+foreign and existing buckets) or the backend's own declarations (parameter schemas, protocols,
+capabilities), plus restart persistence and health. Calls go through the real server on a real
+UNIX socket, as the sidecar's would.
 
 Use it from a backend's tests (pytest with pytest-asyncio)::
 
@@ -591,4 +594,14 @@ async def _refused(call: Any, code: str) -> str:
     return raised.value.message
 
 
-__all__ = ["AcceptanceTarget", "BackendAcceptanceSuite", "Harness", "S3Session", "running"]
+__all__ = [
+    "BACKEND_NAME",
+    "DRIVER_NAME",
+    "EXISTING_PREFIX",
+    "AcceptanceTarget",
+    "BackendAcceptanceSuite",
+    "Harness",
+    "S3Session",
+    "conformance_options",
+    "running",
+]
