@@ -2,10 +2,18 @@
 
 The package is layered and imports only point downward::
 
-    cli -> config -> transport -> spec.v1alpha1 -> core <- backends
+    cli -> testing | scaffold -> app -> config -> observability -> transport -> spec -> sdk -> core
+    backends -> sdk, core
+
+(the import-linter contracts in pyproject.toml enforce it in ``make lint``).
 
 ``core`` holds the COSI semantics (validation, routing, idempotency, the error model) once for
 every backend; ``backends`` only know their storage system.
+
+What is public: the ``cosi-driver`` command, :mod:`cosi_driver.sdk` for backend authors, and the
+test kits named in :mod:`cosi_driver.testing`. Every sub-package's docstring opens a paragraph
+with ``Public:`` or ``Internal:`` to say which it is; public modules list their names in
+``__all__``. Everything else may change in any release (docs/architecture.md, "Public surface").
 """
 
 from importlib import metadata as _metadata

@@ -14,6 +14,8 @@ Everything an operator sets comes from :class:`~cosi_driver.config.settings.Sett
 backends file (:class:`~cosi_driver.config.backends.DriverConfig`). :class:`Hooks` holds what
 only a program embedding the driver may change (tests, benchmarks): a span exporter, in-process
 backends, the API adapters served.
+
+Internal: embedders outside this repository run ``cosi-driver serve``; :class:`App` may change.
 """
 
 from __future__ import annotations

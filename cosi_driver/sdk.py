@@ -22,7 +22,7 @@ mechanism underneath: ``SettingKind`` and ``ParamKind`` name the same class, so 
 setting or a parameter (a ``QUANTITY`` setting, a ``seconds()`` parameter), and one parser checks
 both, as it checks the driver's own process settings.
 
-Stability: the names in ``__all__`` are the supported surface. They keep their meaning within a
+Public. Stability: the names in ``__all__`` are the supported surface. They keep their meaning within a
 minor release; a removal or an incompatible change is announced in the changelog one minor
 release ahead. Anything imported from ``cosi_driver.core.*`` or other modules directly is internal
 machinery and may change in any release.

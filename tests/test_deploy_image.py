@@ -22,7 +22,7 @@ import pytest
 
 from tests.fixtures import unavailable
 from tests.support import PROJECT_ROOT, DriverProcess, free_port_block, short_tmpdir
-from tests.test_deploy_manifests import CHART_VALUES, render
+from tests.test_deploy_manifests import CHART_VALUES, TRY_OUT, render
 from tests.test_deploy_support import (
     DRIVER,
     SIDECAR,
@@ -395,11 +395,11 @@ CONNECT = (
 POD_SOURCES = {
     "kustomize:filesystem": None,
     # The chart's defaults keep state in the Kubernetes API, which these local pod runs lack; the
-    # development values are the defaults with the file store.
+    # development values are the try-out backend with the file store.
     "helm:development": None,
     "helm:two-backends-persistent": None,
     # Control: a valid but too narrow mode must shut the sidecar out, or the check proves nothing.
-    "helm:owner-only-socket": {"socket": {"perms": "0600"}, "state": {"type": "file"}},
+    "helm:owner-only-socket": {**TRY_OUT, "socket": {"perms": "0600"}, "state": {"type": "file"}},
 }
 
 

@@ -57,10 +57,14 @@ SIDECAR_IMAGE = "registry.k8s.io/sig-storage/objectstorage-sidecar:v0.2.2"
 V1ALPHA2_SIDECAR_IMAGE = "registry.k8s.io/sig-storage/objectstorage-sidecar:v1alpha2-unreleased"
 DIGEST = "sha256:" + "ab" * 32
 
+# The chart has no backend of its own (an empty `backends` fails); docs/deploy.md's try-out line.
+TRY_OUT: dict[str, Any] = {"backends": {"local": {"type": "filesystem"}}}
+
 CHART_VALUES: dict[str, dict[str, Any]] = {
-    "defaults": {},
+    # Every other value at the chart's default.
+    "defaults": TRY_OUT,
     # A throwaway pod on a laptop cluster: everything in the pod's emptyDir.
-    "development": {"state": {"type": "file"}},
+    "development": {**TRY_OUT, "state": {"type": "file"}},
     "s3-kubernetes-state": {
         "driverName": "s3.objectstorage.example.com",
         "image": {"repository": "registry.example.com/platform/cosi-driver", "tag": "0.2.0"},
@@ -105,6 +109,7 @@ CHART_VALUES: dict[str, dict[str, Any]] = {
         "state": {"type": "kubernetes"},
     },
     "v1alpha2-sidecar": {
+        **TRY_OUT,
         "sidecar": {"api": "v1alpha2", "image": {"tag": "v1alpha2-unreleased"}, "logLevel": 0},
         "state": {"type": "file"},
     },
@@ -564,7 +569,7 @@ def test_a_config_change_rolls_the_pod() -> None:
         deployment = find(helm_render(values).objects, "Deployment")
         return str(deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
 
-    assert checksum({}) != checksum(CHART_VALUES["two-backends-persistent"])
+    assert checksum(TRY_OUT) != checksum(CHART_VALUES["two-backends-persistent"])
 
 
 BAD_VALUES = [
@@ -605,7 +610,7 @@ BAD_VALUES = [
     ({"backends": {"a": {"type": "filesystem"}, "b": {"type": "filesystem"}}}, "mark exactly one"),
     ({"backends": {"ceph": {"type": "ceph-rgw", "config": {"endpoint": "http://rgw"}}}}, "masterKey.secretKeyRef"),
     # Two pods cannot share a filesystem backend's buckets, whatever the state store.
-    ({"replicaCount": 2}, "backends.local: type filesystem keeps its buckets in one pod's volume"),
+    ({**TRY_OUT, "replicaCount": 2}, "backends.local: type filesystem keeps its buckets in one pod's volume"),
     ({"sidecar": {"api": "v1alpha2"}}, "the v0.2.2 sidecar speaks only COSI v1alpha1"),
 ]
 
@@ -615,8 +620,19 @@ def test_bad_values_fail_before_anything_reaches_the_cluster(values: dict[str, A
     import helm_python as helm
 
     with pytest.raises(helm.HelmError) as caught:
-        helm_render(values)
+        helm_render({**TRY_OUT, **values})
     assert complaint in str(caught.value)
+
+
+def test_without_backends_the_chart_refuses_and_says_how_to_try_it_out() -> None:
+    import helm_python as helm
+
+    for values in ({}, {"backends": {}}, {"driverName": "x.example.com", "state": {"type": "file"}}):
+        with pytest.raises(helm.HelmError) as caught:
+            helm_render(values)
+        message = str(caught.value)
+        assert "the backends value is empty" in message, message
+        assert "--set backends.local.type=filesystem" in message and "docs/deploy.md" in message
 
 
 def test_notes_tell_the_next_commands() -> None:
@@ -786,7 +802,7 @@ def test_the_kubernetes_store_settings_reach_the_driver_and_it_accepts_them() ->
     from cosi_driver.core.stores.kubernetes import KubernetesStoreConfig, check_name_prefix
 
     settings = {"name_prefix": "tenant-a.state-", "request_timeout": 4}
-    objects = helm_render({"state": {"type": "kubernetes", "config": settings}}).objects
+    objects = helm_render({**TRY_OUT, "state": {"type": "kubernetes", "config": settings}}).objects
     config = yaml.safe_load(find(objects, "ConfigMap")["data"]["config.yaml"])
     assert config["state"] == {"type": "kubernetes", "config": settings}
     parsed = parse_options(KubernetesStoreConfig, config["state"]["config"], "state.config")

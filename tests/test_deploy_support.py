@@ -289,8 +289,25 @@ def materialise_config(files: PodFiles, env: dict[str, str]) -> dict[str, Any]:
             return str(files.host(node))
         return node
 
-    config_path.write_text(yaml.safe_dump(walk(original)))
+    config_path.write_text(yaml.safe_dump(walk(_with_default_roots(original))))
     return dict(original)
+
+
+def _with_default_roots(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with each filesystem backend's root spelled out where the values leave it to the
+    driver's default (a path in the image), so that it is mapped into the pod's files too."""
+    import dataclasses
+
+    from cosi_driver.backends.filesystem import FilesystemConfig
+
+    default = next(f.default for f in dataclasses.fields(FilesystemConfig) if f.name == "root")
+    backends = {
+        name: {**body, "config": {"root": str(default), **(body.get("config") or {})}}
+        if body.get("type") == "filesystem"
+        else body
+        for name, body in config.get("backends", {}).items()
+    }
+    return {**config, "backends": backends}
 
 
 def secret_env_files(objects: list[dict[str, Any]], container_name: str, files: PodFiles) -> None:

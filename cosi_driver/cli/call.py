@@ -33,6 +33,19 @@ def key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+def add_key_values(
+    parser: Any, flag: str, help: str | None = None, *, metavar: str = "K=V", optional: bool = False
+) -> None:
+    """A repeatable ``flag K=V`` option collecting (key, value) pairs: absent is [] or, if ``optional``, None.
+
+    ``optional`` is for a class the run may lack (a second BucketClass), where "not given" differs
+    from "given with no parameters".
+    """
+    parser.add_argument(
+        flag, type=key_value, action="append", default=None if optional else [], metavar=metavar, help=help
+    )
+
+
 def _connection_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     # Declared on `call` and on every RPC, so they may come before or after the RPC name;
     # SUPPRESS keeps a later parser from overwriting a value given to an earlier one.
@@ -62,7 +75,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     create = add("create-bucket", help="DriverCreateBucket", description="Create a bucket.")
     create.add_argument("name")
-    create.add_argument("--param", type=key_value, action="append", default=[], metavar="KEY=VALUE")
+    add_key_values(create, "--param", metavar="KEY=VALUE")
     create.add_argument("--protocol", action="append", default=[], metavar="S3", help="v1alpha2: a required protocol")
 
     existing = add(
@@ -71,18 +84,16 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Take over a bucket that already exists in storage (v1alpha2 only).",
     )
     existing.add_argument("existing_bucket_id")
-    existing.add_argument("--param", type=key_value, action="append", default=[], metavar="KEY=VALUE")
+    add_key_values(existing, "--param", metavar="KEY=VALUE")
     existing.add_argument("--protocol", action="append", default=[], metavar="S3", help="a required protocol")
 
     delete = add("delete-bucket", help="DriverDeleteBucket", description="Delete a bucket.")
     delete.add_argument("bucket_id")
-    delete.add_argument(
+    add_key_values(
+        delete,
         "--param",
-        type=key_value,
-        action="append",
-        default=[],
+        "the BucketClass parameters (v1alpha1 delete_context, v1alpha2 parameters)",
         metavar="KEY=VALUE",
-        help="the BucketClass parameters (v1alpha1 delete_context, v1alpha2 parameters)",
     )
 
     grant = add(
@@ -91,15 +102,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Grant access. v1alpha1: BUCKET_ID NAME. v1alpha2: NAME --bucket ID=MODE (repeat).",
     )
     grant.add_argument("names", nargs="+", metavar="[BUCKET_ID] NAME")
-    grant.add_argument("--param", type=key_value, action="append", default=[], metavar="KEY=VALUE")
+    add_key_values(grant, "--param", metavar="KEY=VALUE")
     grant.add_argument("--auth-type", choices=V1ALPHA1_AUTH + V1ALPHA2_AUTH, default=None)
-    grant.add_argument(
-        "--bucket",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="ID=MODE",
-        help="v1alpha2: a bucket and its mode (READ_WRITE, READ_ONLY, WRITE_ONLY)",
+    add_key_values(
+        grant, "--bucket", "v1alpha2: a bucket and its mode (READ_WRITE, READ_ONLY, WRITE_ONLY)", metavar="ID=MODE"
     )
     grant.add_argument("--protocol", default="S3", help="v1alpha2: the credential's protocol (default S3)")
     grant.add_argument("--service-account", default="", help="v1alpha2: with --auth-type SERVICE_ACCOUNT")
@@ -113,7 +119,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     revoke.add_argument("--bucket", action="append", default=[], metavar="ID", help="v1alpha2: a bucket of the grant")
     revoke.add_argument("--protocol", default="S3", help="v1alpha2: the grant's protocol (default S3)")
     revoke.add_argument("--auth-type", choices=V1ALPHA2_AUTH, default="KEY", help="v1alpha2: the grant's type")
-    revoke.add_argument("--param", type=key_value, action="append", default=[], metavar="KEY=VALUE")
+    add_key_values(revoke, "--param", metavar="KEY=VALUE")
 
 
 def _mask(document: Any, show: bool) -> Any:

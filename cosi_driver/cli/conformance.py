@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Any
 
-from cosi_driver.cli.call import key_value
+from cosi_driver.cli.call import add_key_values
 from cosi_driver.config.settings import DEFAULT_ENDPOINT
 
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
@@ -48,53 +48,26 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="which COSI API's rules to check (default v1alpha1); both: one report for a driver serving both",
     )
     params = parser.add_argument_group("the classes under test")
-    params.add_argument(
-        "--bucket-param",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="a BucketClass parameter, sent with every Create (repeat)",
-    )
-    params.add_argument(
+    add_key_values(params, "--bucket-param", "a BucketClass parameter, sent with every Create (repeat)")
+    add_key_values(
+        params,
         "--alt-bucket-param",
-        type=key_value,
-        action="append",
-        default=None,
-        metavar="K=V",
-        help="a second valid BucketClass that differs, for the ALREADY_EXISTS check",
+        "a second valid BucketClass that differs, for the ALREADY_EXISTS check",
+        optional=True,
     )
-    params.add_argument(
-        "--access-param",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="a BucketAccessClass parameter for every Grant; it must allow read and write",
+    add_key_values(
+        params, "--access-param", "a BucketAccessClass parameter for every Grant; it must allow read and write"
     )
-    params.add_argument(
-        "--read-access-param",
-        type=key_value,
-        action="append",
-        default=None,
-        metavar="K=V",
-        help="a read-only BucketAccessClass, for the access-mode checks",
+    add_key_values(
+        params, "--read-access-param", "a read-only BucketAccessClass, for the access-mode checks", optional=True
     )
-    params.add_argument(
-        "--write-access-param",
-        type=key_value,
-        action="append",
-        default=None,
-        metavar="K=V",
-        help="a write-only BucketAccessClass, for the access-mode checks",
+    add_key_values(
+        params, "--write-access-param", "a write-only BucketAccessClass, for the access-mode checks", optional=True
     )
-    params.add_argument(
+    add_key_values(
+        params,
         "--v1alpha2-access-param",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="a parameter of the v1alpha2 BucketAccessClass (modes come per bucket in v1alpha2 grants)",
+        "a parameter of the v1alpha2 BucketAccessClass (modes come per bucket in v1alpha2 grants)",
     )
     data = parser.add_argument_group("data path")
     data.add_argument(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from cosi_driver.cli.call import key_value
+from cosi_driver.cli.call import add_key_values
 from cosi_driver.config.settings import DEFAULT_ENDPOINT
 
 
@@ -35,22 +35,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("COSI_ENDPOINT", DEFAULT_ENDPOINT),
         help=f"driver endpoint (default: $COSI_ENDPOINT or {DEFAULT_ENDPOINT})",
     )
-    parser.add_argument(
-        "--bucket-param",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="a BucketClass parameter (repeat)",
-    )
-    parser.add_argument(
-        "--access-param",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="a BucketAccessClass parameter (repeat)",
-    )
+    add_key_values(parser, "--bucket-param", "a BucketClass parameter (repeat)")
+    add_key_values(parser, "--access-param", "a BucketAccessClass parameter (repeat)")
     parser.add_argument(
         "--deletion-policy",
         choices=["Delete", "Retain"],

@@ -1,1 +1,4 @@
-"""The COSI semantics once for every backend: types, errors, validation, routing, idempotency."""
+"""The COSI semantics once for every backend: types, errors, validation, routing, idempotency.
+
+Internal: no compatibility promise; backend authors import :mod:`cosi_driver.sdk` instead.
+"""

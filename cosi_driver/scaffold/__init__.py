@@ -4,6 +4,9 @@ The templates under ``templates/`` are package data. Paths map ``_package_`` to 
 package, ``_chart_`` to the chart's name and a leading ``dot-`` to ``.`` (wheels and globbing
 drop dotfiles); every file's ``.tmpl`` suffix goes. In the text, ``@@KEY@@`` tokens are replaced,
 and a token left over is a bug in the templates, refused rather than written out.
+
+Internal: the public interface is ``cosi-driver bootstrap``; the generated project imports only
+public modules (:mod:`cosi_driver.sdk`, :mod:`cosi_driver.testing`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """The acceptance suite every backend runs, with one fixture.
 
-Like Thanos' objstore acceptance test, one suite holds every backend to the same COSI behaviour:
-idempotent create and grant, concurrent identical calls, parameter validation generated from the
-backend's own schemas, deletion per policy, revoke that keeps data, restart persistence, health,
-and, for S3-speaking backends, a real data path with the returned credentials. Calls go through
-the real server on a real UNIX socket, as the sidecar's would.
+Like Thanos' objstore acceptance test, one suite holds every backend to the same COSI behaviour.
+The rules a caller can see are written once, as the ``cosi-driver conformance`` checks: the suite
+runs all of them, v1alpha1 and v1alpha2, over its harness's socket, with the data path where the
+backend serves one. Its own tests add only what needs the storage's side of the story (a probe:
+buckets and accounts really made and removed, deletion per policy, revoke that keeps data,
+foreign and existing buckets) or the backend's own declarations (parameter schemas, protocols,
+capabilities), plus restart persistence and health. Calls go through the real server on a real
+UNIX socket, as the sidecar's would.
 
 Use it from a backend's tests (pytest with pytest-asyncio)::
 
@@ -40,7 +43,7 @@ import pytest_asyncio
 
 from cosi_driver.app import App
 from cosi_driver.config.backends import BackendEntry, DriverConfig, StateConfig
-from cosi_driver.config.settings import load_settings
+from cosi_driver.config.settings import API_VERSIONS, load_settings
 from cosi_driver.core import ids, registry
 from cosi_driver.core.driver import Driver
 from cosi_driver.core.errors import CosiError
@@ -48,13 +51,15 @@ from cosi_driver.core.existing import ExistingBuckets
 from cosi_driver.core.options import SecretRef, parse_options
 from cosi_driver.core.params import BACKEND_PARAMETER, BucketParams, Quota, Versioning, specs
 from cosi_driver.core.secret import Secret
-from cosi_driver.core.types import AccessMode, AuthenticationType, ObjectProtocol, S3BucketInfo
+from cosi_driver.core.types import AccessMode, AuthenticationType, ObjectProtocol
 from cosi_driver.core.validation import V1ALPHA2
 from cosi_driver.core.values import ValueProblem
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
+from cosi_driver.testing import conformance
 from cosi_driver.testing.client import CosiClient, credential_secrets, expect_error, s3_secrets
+from cosi_driver.testing.conformance import CheckResult, Options, Outcome
 from cosi_driver.testing.probes import S3Session, StorageProbe
-from cosi_driver.testing.sidecar_formats import AZURE_SECRETS, S3_SECRETS, parse_go_time
+from cosi_driver.testing.sidecar_formats import parse_go_time
 
 DRIVER_NAME = "acceptance.cosi-driver.example.com"
 BACKEND_NAME = "under-test"
@@ -118,8 +123,7 @@ class Harness:
         )
         self.app = App(settings, self._config())
         await self.app.start()
-        assert self.app.server is not None
-        self.client = CosiClient(self.app.server.spec.address)
+        self.client = CosiClient(self.endpoint)
         return self.client
 
     async def stop(self) -> None:
@@ -133,6 +137,12 @@ class Harness:
     async def restart(self) -> CosiClient:
         await self.stop()
         return await self.start()
+
+    @property
+    def endpoint(self) -> str:
+        """The socket's gRPC address (``unix://...``), for clients beyond :attr:`cosi`."""
+        assert self.app is not None and self.app.server is not None, "the harness is not started"
+        return self.app.server.spec.address
 
     @property
     def cosi(self) -> CosiClient:
@@ -179,6 +189,43 @@ async def running(target: AcceptanceTarget) -> AsyncIterator[Harness]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+# The v1alpha2 checks that grant, revoke and use S3 access; a backend without S3 is held to the
+# same rules by the tests below until those checks gain their Azure variants.
+_V1ALPHA2_S3_GRANTS = ("v2.grant", "v2.revoke", "v2.s3")
+
+
+def conformance_options(harness: Harness, api: str) -> Options:
+    """A conformance run over the harness's socket, told everything its checks can use.
+
+    The second BucketClass differs in ``deletionPolicy``; read-only and write-only classes use
+    ``accessMode``; the data-path checks run where the backend serves that protocol.
+    """
+    params = dict(harness.target.bucket_params)
+    other_policy = "delete" if params.get("deletionPolicy") == "retain" else "retain"
+    return Options(
+        endpoint=harness.endpoint,
+        bucket_params=params,
+        alt_bucket_params={**params, "deletionPolicy": other_policy},
+        read_access_params={"accessMode": "read"},
+        write_access_params={"accessMode": "write"},
+        s3_check=harness.backend_type.s3_compatible,
+        azure_check=ObjectProtocol.AZURE in harness.backend_type.protocols,
+        propagation_seconds=harness.target.propagation_seconds,
+        timeout=harness.target.operation_timeout,
+        apis=(api,),
+        skip=() if ObjectProtocol.S3 in harness.backend_type.protocols else _V1ALPHA2_S3_GRANTS,
+    )
+
+
+def _not_applicable(harness: Harness, result: CheckResult) -> bool:
+    """A skip the backend explains: a data path it does not serve, grants it declares single-bucket."""
+    if result.outcome is not Outcome.SKIP:
+        return False
+    reason = result.reason
+    single_bucket = not harness.backend_type.multi_bucket_grants and "OUT_OF_RANGE" in reason
+    return reason.startswith("data-path check") or reason.endswith("which was skipped") or single_bucket
+
+
 def _bad_value(kind: Any) -> str | None:
     for candidate in _CANDIDATE_BAD_VALUES:
         try:
@@ -210,19 +257,30 @@ class BackendAcceptanceSuite:
         async with running(target) as harness:
             yield harness
 
+    # -- the COSI rules: every conformance check, over this harness's socket ---------------------
+
+    @pytest.mark.parametrize("api", API_VERSIONS)
+    async def test_every_applicable_conformance_check_passes(self, harness: Harness, api: str) -> None:
+        """The rules the wire shows are written once, in ``cosi_driver.testing.conformance``.
+
+        The tests below add only what needs the backend's own knowledge: storage probes, its
+        declared capabilities and schemas, a restart.
+        """
+        report = await conformance.run(conformance_options(harness, api))
+        problems = {
+            result.name: f"{result.outcome.value}: {result.reason}"
+            for result in report.results
+            if result.outcome is not Outcome.PASS and not _not_applicable(harness, result)
+        }
+        assert problems == {}, "\n".join(f"{name}: {reason}" for name, reason in problems.items())
+        assert report.count(Outcome.PASS) > 0 and report.cleanup.left_behind == []
+
     # -- create -------------------------------------------------------------------------------
 
-    async def test_create_makes_the_bucket_and_a_retry_returns_the_same_id(self, harness: Harness) -> None:
+    async def test_concurrent_identical_creates_make_the_bucket_in_storage(self, harness: Harness) -> None:
         name = harness.new_name()
-        first = await harness.create(name)
+        await asyncio.gather(*(harness.create(name) for _ in range(10)))
         assert await harness.target.probe.bucket_exists(name)
-        assert (await harness.create(name)).bucket_id == first.bucket_id
-        assert first.bucket_info.WhichOneof("type") is not None
-
-    async def test_create_with_other_parameters_is_already_exists(self, harness: Harness) -> None:
-        name = harness.new_name()
-        await harness.create(name, deletionPolicy="purge")
-        await expect_error(harness.create(name, deletionPolicy="retain"), grpc.StatusCode.ALREADY_EXISTS)
 
     async def test_create_never_adopts_a_foreign_bucket(self, harness: Harness) -> None:
         name = harness.new_name("foreign")
@@ -236,12 +294,6 @@ class BackendAcceptanceSuite:
             assert await probe.object_exists(name, "theirs.txt")
         finally:
             await probe.remove_foreign_bucket(name)
-
-    async def test_concurrent_identical_creates_make_one_bucket(self, harness: Harness) -> None:
-        name = harness.new_name()
-        responses = await asyncio.gather(*(harness.create(name) for _ in range(10)))
-        assert len({response.bucket_id for response in responses}) == 1
-        assert await harness.target.probe.bucket_exists(name)
 
     # -- parameters ---------------------------------------------------------------------------
 
@@ -280,12 +332,11 @@ class BackendAcceptanceSuite:
 
     # -- delete -------------------------------------------------------------------------------
 
-    async def test_delete_of_an_empty_bucket_removes_it_and_repeats_are_ok(self, harness: Harness) -> None:
+    async def test_delete_of_an_empty_bucket_removes_it_from_storage(self, harness: Harness) -> None:
         name = harness.new_name()
         bucket_id = (await harness.create(name)).bucket_id
         await harness.cosi.delete(bucket_id)
         assert not await harness.target.probe.bucket_exists(name)
-        await harness.cosi.delete(bucket_id)
 
     async def test_delete_of_a_bucket_with_data_is_refused_and_keeps_it(self, harness: Harness) -> None:
         name = harness.new_name()
@@ -309,27 +360,10 @@ class BackendAcceptanceSuite:
 
     # -- grant and revoke ---------------------------------------------------------------------
 
-    async def test_grant_again_returns_the_same_account_and_credentials(self, harness: Harness) -> None:
+    async def test_grant_makes_the_account_in_storage(self, harness: Harness) -> None:
         bucket_id = (await harness.create()).bucket_id
-        name = harness.new_name("ba")
-        first = await harness.cosi.grant(bucket_id, name, accessMode="readwrite")
-        second = await harness.cosi.grant(bucket_id, name, accessMode="readwrite")
-        assert second.account_id == first.account_id
-        assert credential_secrets(second) == credential_secrets(first)
-        assert set(credential_secrets(first)) in (set(S3_SECRETS), set(AZURE_SECRETS))
-        assert await harness.target.probe.account_exists(_account_name(first.account_id))
-
-    async def test_concurrent_identical_grants_share_one_account(self, harness: Harness) -> None:
-        bucket_id = (await harness.create()).bucket_id
-        name = harness.new_name("ba")
-        responses = await asyncio.gather(*(harness.cosi.grant(bucket_id, name) for _ in range(10)))
-        assert len({r.account_id for r in responses}) == 1
-        assert len({tuple(sorted(credential_secrets(r).items())) for r in responses}) == 1
-
-    async def test_grant_on_a_missing_bucket_is_not_found(self, harness: Harness) -> None:
-        await expect_error(
-            harness.cosi.grant(f"v1/{BACKEND_NAME}/{harness.new_name('missing')}", "ba-1"), grpc.StatusCode.NOT_FOUND
-        )
+        granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"))
+        assert await harness.target.probe.account_exists(_account_name(granted.account_id))
 
     async def test_iam_authentication_is_refused_unless_supported(self, harness: Harness) -> None:
         if harness.backend_type.supports_iam:
@@ -338,14 +372,13 @@ class BackendAcceptanceSuite:
         message = await expect_error(harness.cosi.grant(bucket_id, "ba-1", pb.IAM), grpc.StatusCode.INVALID_ARGUMENT)
         assert "IAM" in message
 
-    async def test_revoke_removes_the_account_keeps_the_data_and_repeats_are_ok(self, harness: Harness) -> None:
+    async def test_revoke_removes_the_account_and_keeps_the_data(self, harness: Harness) -> None:
         name = harness.new_name()
         bucket_id = (await harness.create(name)).bucket_id
         await harness.target.probe.put_object(name, "kept.txt", b"data")
         account_id = (await harness.cosi.grant(bucket_id, harness.new_name("ba"))).account_id
         await harness.cosi.revoke(bucket_id, account_id)
         assert not await harness.target.probe.account_exists(_account_name(account_id))
-        await harness.cosi.revoke(bucket_id, account_id)
         assert await harness.target.probe.object_exists(name, "kept.txt")
 
     async def test_revoke_after_the_bucket_was_deleted_is_ok(self, harness: Harness) -> None:
@@ -377,63 +410,6 @@ class BackendAcceptanceSuite:
         if not harness.backend_type.s3_compatible:
             pytest.skip(f"backend type {harness.target.backend_type!r} serves no S3 data path")
 
-    async def _grant_s3(self, harness: Harness, bucket_id: str, mode: str) -> dict[str, str]:
-        return s3_secrets(await harness.cosi.grant(bucket_id, harness.new_name("ba"), accessMode=mode))
-
-    async def test_s3_readwrite_credentials_work_on_the_returned_endpoint(self, harness: Harness) -> None:
-        self._require_s3(harness)
-        name = harness.new_name()
-        bucket_id = (await harness.create(name)).bucket_id
-        keys = await self._grant_s3(harness, bucket_id, "readwrite")
-        s3 = S3Session(keys, harness.target.propagation_seconds)
-        assert await s3.eventually_allowed("put", name, "hello.txt")
-        assert await s3.allowed("get", name, "hello.txt")
-        assert await s3.allowed("list", name)
-        assert await s3.allowed("delete", name, "hello.txt")
-
-    async def test_s3_read_mode_reads_but_cannot_write(self, harness: Harness) -> None:
-        self._require_s3(harness)
-        name = harness.new_name()
-        bucket_id = (await harness.create(name)).bucket_id
-        await harness.target.probe.put_object(name, "existing.txt", b"data")
-        s3 = S3Session(await self._grant_s3(harness, bucket_id, "read"), harness.target.propagation_seconds)
-        assert await s3.eventually_allowed("get", name, "existing.txt")
-        assert await s3.allowed("list", name)
-        assert not await s3.allowed("put", name, "new.txt")
-        assert not await s3.allowed("delete", name, "existing.txt")
-        assert await harness.target.probe.object_exists(name, "existing.txt")
-
-    async def test_s3_write_mode_writes_but_cannot_read(self, harness: Harness) -> None:
-        self._require_s3(harness)
-        name = harness.new_name()
-        bucket_id = (await harness.create(name)).bucket_id
-        s3 = S3Session(await self._grant_s3(harness, bucket_id, "write"), harness.target.propagation_seconds)
-        assert await s3.eventually_allowed("put", name, "upload.txt")
-        assert not await s3.allowed("get", name, "upload.txt")
-        assert not await s3.allowed("list", name)
-
-    async def test_s3_credentials_do_not_reach_other_buckets(self, harness: Harness) -> None:
-        self._require_s3(harness)
-        mine, other = harness.new_name(), harness.new_name()
-        bucket_id = (await harness.create(mine)).bucket_id
-        await harness.create(other)
-        await harness.target.probe.put_object(other, "secret.txt", b"data")
-        s3 = S3Session(await self._grant_s3(harness, bucket_id, "readwrite"), harness.target.propagation_seconds)
-        assert await s3.eventually_allowed("put", mine, "ok.txt")
-        for operation, key in (("get", "secret.txt"), ("put", "x.txt"), ("list", None), ("delete", "secret.txt")):
-            assert not await s3.allowed(operation, other, key), operation
-
-    async def test_s3_revoked_keys_stop_working_and_the_data_stays(self, harness: Harness) -> None:
-        self._require_s3(harness)
-        name = harness.new_name()
-        bucket_id = (await harness.create(name)).bucket_id
-        granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"), accessMode="readwrite")
-        s3 = S3Session(s3_secrets(granted), harness.target.propagation_seconds)
-        assert await s3.eventually_allowed("put", name, "uploaded.txt")
-        await harness.cosi.revoke(bucket_id, granted.account_id)
-        assert await s3.eventually_denied("get", name, "uploaded.txt")
-        assert await harness.target.probe.object_exists(name, "uploaded.txt")
-
     async def test_s3_retried_grant_returns_a_key_that_still_works(self, harness: Harness) -> None:
         self._require_s3(harness)
         name, access = harness.new_name(), harness.new_name("ba")
@@ -444,120 +420,53 @@ class BackendAcceptanceSuite:
         assert second == first
         assert await S3Session(first, harness.target.propagation_seconds).allowed("put", name, "2.txt")
 
-    # -- data path (Azure Blob backends) ------------------------------------------------------
+    # -- Azure Blob backends -------------------------------------------------------------------
 
-    async def _azure_session(self, harness: Harness, bucket_id: str, mode: str) -> Any:
+    async def test_azure_sas_carries_an_expiry_in_the_future(self, harness: Harness) -> None:
         if ObjectProtocol.AZURE not in harness.backend_type.protocols:
             pytest.skip(f"backend type {harness.target.backend_type!r} serves no Azure Blob data path")
-        from cosi_driver.testing.azure import AzureSession
-
-        granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"), accessMode=mode)
-        assert list(granted.credentials) == ["azure"], list(granted.credentials)
-        secrets = dict(granted.credentials["azure"].secrets)
-        expiry = parse_go_time(secrets["expiryTs"])
-        assert expiry is not None and expiry > datetime.now(UTC), secrets["expiryTs"]
-        return AzureSession(secrets["accessToken"], harness.target.propagation_seconds), granted.account_id
-
-    async def test_azure_each_mode_does_exactly_its_operations(self, harness: Harness) -> None:
-        expected = {
-            "read": {"get": True, "list": True, "create": False, "put": False, "delete": False},
-            "readwrite": {"create": True, "put": True, "get": True, "list": True, "delete": True},
-            "write": {"create": True, "put": True, "get": False, "list": False, "delete": False},
-        }
-        for mode, operations in expected.items():
-            name = harness.new_name()
-            bucket_id = (await harness.create(name)).bucket_id
-            await harness.target.probe.put_object(name, "there.txt", b"data")
-            session, _ = await self._azure_session(harness, bucket_id, mode)
-            first = next(op for op, allowed in operations.items() if allowed)
-            assert await session.eventually_allowed(first, "there.txt" if first != "create" else "new-0.txt"), mode
-            for number, (operation, allowed) in enumerate(operations.items()):
-                key = f"new-{number + 1}.txt" if operation == "create" else "there.txt"
-                assert await session.allowed(operation, key) is allowed, (mode, operation)
-
-    async def test_azure_sas_does_not_reach_another_container(self, harness: Harness) -> None:
-        mine, other = harness.new_name(), harness.new_name()
-        bucket_id = (await harness.create(mine)).bucket_id
-        await harness.create(other)
-        await harness.target.probe.put_object(other, "secret.txt", b"data")
-        session, _ = await self._azure_session(harness, bucket_id, "readwrite")
-        assert await session.eventually_allowed("put", "ok.txt")
-        for operation, key in (("get", "secret.txt"), ("put", "x.txt"), ("list", None), ("delete", "secret.txt")):
-            assert not await session.allowed(operation, key, container=other), operation
-        assert await harness.target.probe.object_exists(other, "secret.txt")
-
-    async def test_azure_revoked_sas_is_refused_and_the_data_stays(self, harness: Harness) -> None:
-        name = harness.new_name()
-        bucket_id = (await harness.create(name)).bucket_id
-        session, account_id = await self._azure_session(harness, bucket_id, "readwrite")
-        assert await session.eventually_allowed("put", "uploaded.txt")
-        await harness.cosi.revoke(bucket_id, account_id)
-        for operation in ("get", "put", "list"):
-            assert await session.eventually_denied(operation, "uploaded.txt"), operation
-        assert await harness.target.probe.object_exists(name, "uploaded.txt")
+        bucket_id = (await harness.create()).bucket_id
+        granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"))
+        expiry = parse_go_time(dict(granted.credentials["azure"].secrets)["expiryTs"])
+        assert expiry is not None and expiry > datetime.now(UTC)
 
     # -- v1alpha2 operations (through the core until the suite has a v1alpha2 client) ----------
 
     async def _v2_grant(self, harness: Harness, name: str, buckets: list[tuple[str, AccessMode]], **params: str) -> Any:
         return await harness.driver.grant_access(name, buckets, AuthenticationType.KEY, params, rules=V1ALPHA2)
 
-    async def test_a_multi_bucket_grant_gives_each_bucket_its_own_mode(self, harness: Harness) -> None:
+    async def test_a_multi_bucket_grant_makes_one_account_and_its_revoke_keeps_every_bucket(
+        self, harness: Harness
+    ) -> None:
         names = [harness.new_name() for _ in range(3)]
         bucket_ids = [(await harness.create(name)).bucket_id for name in names]
         modes = [AccessMode.READ_WRITE, AccessMode.READ_ONLY, AccessMode.WRITE_ONLY]
         request = list(zip(bucket_ids, modes, strict=True))
         if not harness.backend_type.multi_bucket_grants:
+            # Conformance accepts either answer; a backend that declares no multi-bucket grants must refuse.
             message = await _refused(self._v2_grant(harness, harness.new_name("ba"), request), "OUT_OF_RANGE")
             assert "several buckets" in message
             single = await self._v2_grant(harness, harness.new_name("ba"), request[:1])
             assert [granted.bucket_id for granted in single.buckets] == bucket_ids[:1]
             return
         access = await self._v2_grant(harness, harness.new_name("ba"), request)
-        assert [(granted.bucket_id, granted.mode) for granted in access.buckets] == request
-        for granted, name in zip(access.buckets, names, strict=True):
-            info = granted.info
-            assert isinstance(info, S3BucketInfo)
-            assert (info.bucket_name, bool(info.endpoint), bool(info.region)) == (name, True, True)
         assert await harness.target.probe.account_exists(_account_name(access.account_id))
-        if harness.backend_type.s3_compatible:
-            await self._check_modes_on_the_data_path(harness, access, names)
-
-    async def _check_modes_on_the_data_path(self, harness: Harness, access: Any, names: list[str]) -> None:
-        """Each bucket in exactly its mode, a bucket not granted unreachable; revoke ends all, data stays."""
-        readwrite, readonly, writeonly = names
         probe = harness.target.probe
-        stranger = (await harness.create()).bucket_id
         for name in names:
             await probe.put_object(name, "there.txt", b"data")
-        await probe.put_object(_bucket_name(stranger), "secret.txt", b"data")
-        s3 = S3Session(_secrets(access), harness.target.propagation_seconds)
-        assert await s3.eventually_allowed("put", readwrite, "a.txt")
-        assert await s3.allowed("get", readwrite, "a.txt")
-        assert await s3.allowed("list", readwrite)
-        assert await s3.eventually_allowed("get", readonly, "there.txt")
-        assert await s3.allowed("list", readonly)
-        assert not await s3.allowed("put", readonly, "new.txt")
-        assert not await s3.allowed("delete", readonly, "there.txt")
-        assert await s3.eventually_allowed("put", writeonly, "up.txt")
-        # Not even what it wrote itself (Ceph RGW lets an uploader read its objects unless denied).
-        assert not await s3.allowed("get", writeonly, "up.txt")
-        assert not await s3.allowed("get", writeonly, "there.txt")
-        assert not await s3.allowed("list", writeonly)
-        for operation, key in (("get", "secret.txt"), ("put", "x.txt"), ("list", None)):
-            assert not await s3.allowed(operation, _bucket_name(stranger), key), operation
-        await harness.driver.revoke_access(access.account_id, [b.bucket_id for b in access.buckets], rules=V1ALPHA2)
-        assert await s3.eventually_denied("get", readwrite, "a.txt")
-        assert await s3.eventually_denied("get", readonly, "there.txt")
-        assert await s3.eventually_denied("put", writeonly, "after.txt")
-        for name, key in (
-            (readwrite, "a.txt"),
-            (readonly, "there.txt"),
-            (writeonly, "up.txt"),
-            (writeonly, "there.txt"),
-        ):
-            assert await probe.object_exists(name, key), f"{name}/{key} did not survive the revoke"
+        writeonly = names[2]
+        if harness.backend_type.s3_compatible:  # v2.s3.modes checks each mode; this is what storage adds
+            s3 = S3Session(_secrets(access), harness.target.propagation_seconds)
+            assert await s3.eventually_allowed("put", writeonly, "up.txt")
+            # Not even what it wrote itself (Ceph RGW lets an uploader read its objects unless denied).
+            assert not await s3.allowed("get", writeonly, "up.txt")
+        await harness.driver.revoke_access(access.account_id, bucket_ids, rules=V1ALPHA2)
+        assert not await probe.account_exists(_account_name(access.account_id))
+        for name in names:
+            assert await probe.object_exists(name, "there.txt"), f"{name} lost its data in the revoke"
 
-    async def test_a_repeated_v2_grant_returns_the_same_account_and_keys(self, harness: Harness) -> None:
+    async def test_concurrent_and_repeated_v2_grants_return_one_account_and_key(self, harness: Harness) -> None:
+        # v2.grant.idempotent repeats one grant in turn; no conformance check sends v1alpha2 grants at once.
         count = 2 if harness.backend_type.multi_bucket_grants else 1
         request = [((await harness.create()).bucket_id, AccessMode.READ_ONLY) for _ in range(count)]
         name = harness.new_name("ba")
@@ -566,24 +475,15 @@ class BackendAcceptanceSuite:
         assert len({answer.account_id for answer in answers}) == 1
         assert len({answer.credentials for answer in answers}) == 1
 
-    async def test_the_same_name_with_other_terms_is_already_exists_naming_the_difference(
-        self, harness: Harness
-    ) -> None:
-        first = (await harness.create()).bucket_id
+    async def test_a_v2_revoke_frees_the_name_for_other_terms(self, harness: Harness) -> None:
+        bucket_id = (await harness.create()).bucket_id
         name = harness.new_name("ba")
-        await self._v2_grant(harness, name, [(first, AccessMode.READ_WRITE)])
-        message = await _refused(self._v2_grant(harness, name, [(first, AccessMode.READ_ONLY)]), "ALREADY_EXISTS")
-        assert _bucket_name(first) in message and "READ_WRITE" in message and "READ_ONLY" in message
-        if harness.backend_type.multi_bucket_grants:
-            second = (await harness.create()).bucket_id
-            call = self._v2_grant(harness, name, [(first, AccessMode.READ_WRITE), (second, AccessMode.READ_ONLY)])
-            message = await _refused(call, "ALREADY_EXISTS")
-            assert _bucket_name(second) in message and "newly requested" in message
-        # Revoke forgets the terms: the name may then be granted anew with others.
-        account_id = (await self._v2_grant(harness, name, [(first, AccessMode.READ_WRITE)])).account_id
-        await harness.driver.revoke_access(account_id, [first], rules=V1ALPHA2)
+        account_id = (await self._v2_grant(harness, name, [(bucket_id, AccessMode.READ_WRITE)])).account_id
+        # v2.grant.conflict needs a multi-bucket backend; one bucket with another mode is a conflict everywhere.
+        await _refused(self._v2_grant(harness, name, [(bucket_id, AccessMode.READ_ONLY)]), "ALREADY_EXISTS")
+        await harness.driver.revoke_access(account_id, [bucket_id], rules=V1ALPHA2)
         assert not await harness.target.probe.account_exists(_account_name(account_id))
-        await self._v2_grant(harness, name, [(first, AccessMode.READ_ONLY)])
+        await self._v2_grant(harness, name, [(bucket_id, AccessMode.READ_ONLY)])
 
     async def test_a_v2_grant_naming_a_bucket_twice_or_asking_for_a_service_account_is_refused(
         self, harness: Harness
@@ -601,22 +501,9 @@ class BackendAcceptanceSuite:
         call = self._v2_grant(harness, harness.new_name("ba"), [(bucket_id, AccessMode.READ_ONLY)], accessMode="read")
         assert "accessMode" in await _refused(call, "INVALID_ARGUMENT")
 
-    async def test_protocols_are_declared_and_checked(self, harness: Harness) -> None:
-        served = harness.backend_type.protocols
+    async def test_the_driver_declares_exactly_the_backend_protocols(self, harness: Harness) -> None:
+        served = harness.backend_type.protocols  # v2.create.protocols checks what the wire does with them
         assert served and set(harness.driver.supported_protocols()) == set(served)
-        name = harness.new_name()
-        bucket = await harness.driver.create_bucket(
-            name, dict(harness.target.bucket_params), list(served), rules=V1ALPHA2
-        )
-        harness.buckets.add(bucket.bucket_id)
-        if ObjectProtocol.S3 in served:
-            info = bucket.info
-            assert isinstance(info, S3BucketInfo)
-            assert info.bucket_name == name and info.endpoint and info.region and info.addressing_style
-        for protocol in ObjectProtocol:
-            if protocol not in served:
-                call = harness.driver.create_bucket(harness.new_name(), {}, [protocol], rules=V1ALPHA2)
-                assert protocol.value in await _refused(call, "INVALID_ARGUMENT")
 
     # -- ids ----------------------------------------------------------------------------------
 
@@ -707,4 +594,14 @@ async def _refused(call: Any, code: str) -> str:
     return raised.value.message
 
 
-__all__ = ["AcceptanceTarget", "BackendAcceptanceSuite", "Harness", "S3Session", "running"]
+__all__ = [
+    "BACKEND_NAME",
+    "DRIVER_NAME",
+    "EXISTING_PREFIX",
+    "AcceptanceTarget",
+    "BackendAcceptanceSuite",
+    "Harness",
+    "S3Session",
+    "conformance_options",
+    "running",
+]

@@ -188,3 +188,16 @@ async def expect_error(awaitable: Any, code: grpc.StatusCode) -> str:
         assert error.code() == code, f"expected {code.name}, got {error.code().name}: {error.details()}"
         return error.details() or ""
     raise AssertionError(f"expected {code.name}, but the call succeeded")
+
+
+__all__ = [
+    "ACCESS_MODES",
+    "CosiClient",
+    "V1Alpha2Client",
+    "credential_secrets",
+    "expect_error",
+    "grant_request",
+    "protocol_list",
+    "revoke_request",
+    "s3_secrets",
+]

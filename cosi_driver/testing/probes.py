@@ -218,3 +218,13 @@ class S3Session:
             return not await self.allowed(operation, bucket, key)
 
         return await poll(denied, self.propagation_seconds)
+
+
+__all__ = [
+    "FilesystemProbe",
+    "S3AdminProbe",
+    "S3Session",
+    "StorageProbe",
+    "poll",
+    "s3_client",
+]

@@ -48,17 +48,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/*
-Every Secret the configuration refers to, as a sorted JSON list of names: the backends'
-{secretKeyRef} settings and the master key.
+The backends value as JSON. Empty is refused: a chart that picked a backend itself would leave a
+production install quietly serving a development store.
 */}}
 {{- define "cosi-driver.backends" -}}
 {{- if .Values.backends -}}
 {{- toJson .Values.backends -}}
 {{- else -}}
-{{- toJson (dict "local" (dict "type" "filesystem" "default" true "config" (dict "root" "/var/lib/cosi-driver/filesystem"))) -}}
+{{- fail "the backends value is empty: this chart picks no storage for you. Name at least one backend; to try the driver out on a scratch cluster: --set backends.local.type=filesystem (development only: buckets are directories in the pod's volume). Each backend's settings and a production example: docs/deploy.md" -}}
 {{- end -}}
 {{- end -}}
 
+{{/*
+Every Secret the configuration refers to, as a sorted JSON list of names: the backends'
+{secretKeyRef} settings and the master key.
+*/}}
 {{- define "cosi-driver.secretNames" -}}
 {{- $names := list -}}
 {{- range $name, $backend := (include "cosi-driver.backends" . | fromJson) -}}
