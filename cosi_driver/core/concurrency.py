@@ -116,6 +116,11 @@ class KeyedLocks:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def waiting(self, key: Hashable) -> int:
+        """How many callers queue for ``key`` (what a stuck shutdown or a test wants to see)."""
+        state = self._keys.get(key)
+        return 0 if state is None else sum(not waiter.granted.done() for waiter in state.queue)
+
     @asynccontextmanager
     async def hold(self, key: Hashable) -> AsyncIterator[None]:
         """Hold ``key`` alone: no other holder, shared or exclusive, meanwhile."""
