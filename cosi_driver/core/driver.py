@@ -581,6 +581,11 @@ class Driver:
 
         return list(await asyncio.gather(*(probe(route) for route in self.routes.values())))
 
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` began: new operations are refused, running ones drain."""
+        return self._closing
+
     async def close(self, grace: float = 0.0) -> None:
         """Refuse new operations, let running ones finish within ``grace`` seconds, then close the backends.
 
