@@ -44,9 +44,7 @@ def spy(route: Route) -> Instrumented:
 
 async def queued(driver: Driver, key: locking.Key) -> None:
     """Return once a call queues for ``key`` in ``driver``; fail after BOUND when none does."""
-    async with asyncio.timeout(BOUND):
-        while driver._locks.waiting(key) == 0:
-            await asyncio.sleep(0)
+    await eventually(lambda: driver._locks.waiting(key) > 0, within=BOUND, what=f"a call to queue for {key}")
 
 
 async def grant(driver: Driver, bucket_id: str, name: str, rules: ApiRules = V1ALPHA1) -> str:

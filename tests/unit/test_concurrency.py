@@ -19,6 +19,7 @@ from cosi_driver.core.concurrency import KeyedLocks, SingleFlight
 from cosi_driver.core.errors import Unavailable
 
 BOUND = 5.0  # seconds before a deadlock fails the test instead of hanging it
+STEPS = 1000  # loop turns a task may take to reach a lock's queue
 
 
 class Gate:
@@ -257,10 +258,12 @@ class ModeHolder:
 
 
 async def queued(locks: KeyedLocks, key: object, count: int) -> None:
-    """Return once ``count`` callers queue for ``key``; a deadlock or a missing wait fails after BOUND."""
-    async with asyncio.timeout(BOUND):
-        while locks.waiting(key) != count:
-            await asyncio.sleep(0)
+    """Return once ``count`` callers queue for ``key``, letting the other tasks step meanwhile."""
+    for _ in range(STEPS):
+        if locks.waiting(key) == count:
+            return
+        await asyncio.sleep(0)  # one loop turn for the others: a step, not a wait for time
+    raise AssertionError(f"{locks.waiting(key)} callers queue for {key!r} after {STEPS} steps, expected {count}")
 
 
 async def test_shared_holders_of_one_key_are_inside_together() -> None:
