@@ -25,7 +25,7 @@ from cosi_driver.core.types import AuthenticationType
 from cosi_driver.core.validation import V1ALPHA1, V1ALPHA2, ApiRules
 from cosi_driver.testing.client import expect_error
 from tests.conftest import ServeFactory, filesystem_route, make_driver, settings_for
-from tests.fakes import Instrumented, Rendezvous, gate
+from tests.fakes import Instrumented, Rendezvous, gate, spy
 from tests.support import Client, eventually
 
 BOUND = 5.0
@@ -34,12 +34,8 @@ BACKEND = "filesystem"
 
 @pytest.fixture
 def route(workdir: Path) -> Route:
+    """The filesystem backend behind an :class:`Instrumented` spy that gates or counts its calls."""
     return filesystem_route(workdir, wrap=Instrumented)
-
-
-def spy(route: Route) -> Instrumented:
-    assert isinstance(route.backend, Instrumented)
-    return route.backend
 
 
 async def queued(driver: Driver, key: locking.Key) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -121,23 +121,21 @@ class KeyedLocks:
         state = self._keys.get(key)
         return 0 if state is None else sum(not waiter.granted.done() for waiter in state.queue)
 
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+    def hold(self, key: Hashable) -> AbstractAsyncContextManager[None]:
         """Hold ``key`` alone: no other holder, shared or exclusive, meanwhile."""
-        await self._acquire(key, exclusive=True)
-        try:
-            yield
-        finally:
-            self._release(key, exclusive=True)
+        return self._held(key, exclusive=True)
+
+    def hold_shared(self, key: Hashable) -> AbstractAsyncContextManager[None]:
+        """Hold ``key`` together with other shared holders, never with an exclusive one."""
+        return self._held(key, exclusive=False)
 
     @asynccontextmanager
-    async def hold_shared(self, key: Hashable) -> AsyncIterator[None]:
-        """Hold ``key`` together with other shared holders, never with an exclusive one."""
-        await self._acquire(key, exclusive=False)
+    async def _held(self, key: Hashable, *, exclusive: bool) -> AsyncIterator[None]:
+        await self._acquire(key, exclusive=exclusive)
         try:
             yield
         finally:
-            self._release(key, exclusive=False)
+            self._release(key, exclusive=exclusive)
 
     @asynccontextmanager
     async def hold_all(

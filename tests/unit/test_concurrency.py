@@ -266,36 +266,46 @@ async def queued(locks: KeyedLocks, key: object, count: int) -> None:
     raise AssertionError(f"{locks.waiting(key)} callers queue for {key!r} after {STEPS} steps, expected {count}")
 
 
+async def finish(*holders: ModeHolder) -> None:
+    """Release every holder and wait for all of them to leave."""
+    for holder in holders:
+        holder.release.set()
+    await asyncio.wait_for(asyncio.gather(*(holder.task for holder in holders)), BOUND)
+
+
+async def grant_then_delete_then_grant(locks: KeyedLocks, log: list[str]) -> tuple[ModeHolder, ...]:
+    """A grant inside "bucket", a delete queued for it, and a later grant queued behind the delete."""
+    grant = ModeHolder(locks, "grant", log, shared=("bucket",))
+    await asyncio.wait_for(grant.inside.wait(), BOUND)
+    delete = ModeHolder(locks, "delete", log, exclusive=("bucket",))
+    await queued(locks, "bucket", 1)
+    late = ModeHolder(locks, "late-grant", log, shared=("bucket",))
+    await queued(locks, "bucket", 2)
+    return grant, delete, late
+
+
 async def test_shared_holders_of_one_key_are_inside_together() -> None:
     locks, log = KeyedLocks(), []
     first = ModeHolder(locks, "grant-1", log, shared=("bucket",))
     second = ModeHolder(locks, "grant-2", log, shared=("bucket",))
     await asyncio.wait_for(asyncio.gather(first.inside.wait(), second.inside.wait()), BOUND)
     assert sorted(log) == ["grant-1 in", "grant-2 in"]
-    first.release.set()
-    second.release.set()
-    await asyncio.wait_for(asyncio.gather(first.task, second.task), BOUND)
+    await finish(first, second)
     assert len(locks) == 0
 
 
 async def test_an_exclusive_holder_waits_for_every_shared_one_and_shared_ones_wait_for_it() -> None:
     locks, log = KeyedLocks(), []
-    grant = ModeHolder(locks, "grant", log, shared=("bucket",))
-    await asyncio.wait_for(grant.inside.wait(), BOUND)
-    delete = ModeHolder(locks, "delete", log, exclusive=("bucket",))
-    await queued(locks, "bucket", 1)
-    late = ModeHolder(locks, "late-grant", log, shared=("bucket",))
-    await queued(locks, "bucket", 2)  # behind the waiting delete: a stream of grants cannot starve it
-    assert log == ["grant in"]
+    grant, delete, late = await grant_then_delete_then_grant(locks, log)
+    assert log == ["grant in"]  # the late grant waits behind the delete: grants cannot starve it
     grant.release.set()
     await asyncio.wait_for(delete.inside.wait(), BOUND)
     assert log == ["grant in", "grant out", "delete in"]
     delete.release.set()
     await asyncio.wait_for(late.inside.wait(), BOUND)
-    late.release.set()
-    await asyncio.wait_for(asyncio.gather(grant.task, delete.task, late.task), BOUND)
-    assert log == ["grant in", "grant out", "delete in", "delete out", "late-grant in", "late-grant out"]
+    await finish(grant, delete, late)
     assert len(locks) == 0
+    assert log == ["grant in", "grant out", "delete in", "delete out", "late-grant in", "late-grant out"]
 
 
 async def test_an_exclusive_holder_of_one_key_blocks_nobody_on_another() -> None:
@@ -304,30 +314,21 @@ async def test_an_exclusive_holder_of_one_key_blocks_nobody_on_another() -> None
     await asyncio.wait_for(delete.inside.wait(), BOUND)
     other = ModeHolder(locks, "delete-b", log, exclusive=("bucket-b",))
     grant = ModeHolder(locks, "grant-b", log, shared=("bucket-c",))
-    other.release.set()
-    grant.release.set()
-    await asyncio.wait_for(asyncio.gather(other.task, grant.task), BOUND)
+    await finish(other, grant)  # both are done while "bucket-a" is still held
     assert "delete-a out" not in log
-    delete.release.set()
-    await asyncio.wait_for(delete.task, BOUND)
+    await finish(delete)
+    assert len(locks) == 0
 
 
 async def test_a_cancelled_exclusive_waiter_lets_the_shared_ones_behind_it_in() -> None:
     locks, log = KeyedLocks(), []
-    grant = ModeHolder(locks, "grant", log, shared=("bucket",))
-    await asyncio.wait_for(grant.inside.wait(), BOUND)
-    delete = ModeHolder(locks, "delete", log, exclusive=("bucket",))
-    await queued(locks, "bucket", 1)
-    late = ModeHolder(locks, "late-grant", log, shared=("bucket",))
-    await queued(locks, "bucket", 2)
+    grant, delete, late = await grant_then_delete_then_grant(locks, log)
     delete.task.cancel()  # the delete gave up: the grant queued behind it must not wait for nothing
     with pytest.raises(asyncio.CancelledError):
         await delete.task
     await asyncio.wait_for(late.inside.wait(), BOUND)
     assert log == ["grant in", "late-grant in"]
-    grant.release.set()
-    late.release.set()
-    await asyncio.wait_for(asyncio.gather(grant.task, late.task), BOUND)
+    await finish(grant, late)
     assert len(locks) == 0
 
 
@@ -361,12 +362,7 @@ async def test_several_keys_named_in_opposite_orders_do_not_deadlock() -> None:
     delete_b = ModeHolder(locks, "delete-b", log, exclusive=("b",))
     await queued(locks, "a", 3)
     await queued(locks, "b", 1)
-    for holder in (one, two, delete_a, delete_b):
-        holder.release.set()
-    blocker_a.release.set()
-    blocker_b.release.set()
-    everyone = (blocker_a, blocker_b, one, two, delete_a, delete_b)
-    await asyncio.wait_for(asyncio.gather(*(holder.task for holder in everyone)), BOUND)
+    await finish(blocker_a, blocker_b, one, two, delete_a, delete_b)
     assert len(locks) == 0
 
 
@@ -378,8 +374,8 @@ async def test_a_key_named_shared_and_exclusive_is_held_exclusively() -> None:
     await queued(locks, "k", 1)
     both.release.set()
     await asyncio.wait_for(reader.inside.wait(), BOUND)
-    reader.release.set()
-    await asyncio.wait_for(asyncio.gather(both.task, reader.task), BOUND)
+    await finish(both, reader)
+    assert len(locks) == 0
     assert log == ["both in", "both out", "reader in", "reader out"]
 
 
