@@ -9,6 +9,8 @@ and closes them in the reverse order. Telemetry comes before the driver because 
 complete when constructed (its operation instrument, its timeouts) and never changed afterwards;
 the telemetry's readiness gauge reads the readiness object lazily, so it may exist first. Whoever
 builds a part closes it: the root closes the driver (which closes its backends), not the server.
+One grace period bounds the shutdown: the server's stop and then the driver's drain of operations
+whose callers left share it, and the backends close only after both.
 
 Everything an operator sets comes from :class:`~cosi_driver.config.settings.Settings` and the
 backends file (:class:`~cosi_driver.config.backends.DriverConfig`). :class:`Hooks` holds what
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -97,6 +100,7 @@ class App:
         self.readiness: Readiness | None = None
         self.server: CosiServer | None = None
         self.http: HttpServer | None = None
+        self._stop_began: float | None = None  # monotonic time the gRPC server began to stop
 
     async def start(self) -> None:
         """Build and start every part in order; on any failure close what was already built."""
@@ -141,7 +145,7 @@ class App:
         ordered = [routes[config.default], *(r for n, r in routes.items() if n != config.default)]
         self.driver = driver = new_driver(settings, ordered, store, telemetry.instrument)
         handed_over = True
-        self._stack.push_async_callback(driver.close)
+        self._stack.push_async_callback(self._close_driver, driver)
         self.readiness = readiness = Readiness(driver)
         spec = SocketSpec(settings.endpoint, settings.socket_mode, settings.socket_uid, settings.socket_gid)
         options = ServerOptions(
@@ -158,6 +162,21 @@ class App:
             await self._start_http(settings.http_addr, readiness, telemetry.exposition)
         await server.start()
         self._stack.push_async_callback(server.stop)
+        self._stack.callback(self._note_stop)  # runs first: the grace period starts with the server's stop
+
+    def _note_stop(self) -> None:
+        self._stop_began = time.monotonic()
+
+    async def _close_driver(self, driver: Driver) -> None:
+        """Close the driver within what is left of the grace period after the server stopped.
+
+        Calls still answering had the grace period to finish; operations their callers left
+        (single-flight) get what remains of it, so one grace period bounds the whole shutdown.
+        """
+        grace = self.settings.shutdown_grace
+        if self._stop_began is not None:
+            grace = max(0.0, grace - (time.monotonic() - self._stop_began))
+        await driver.close(grace)
 
     async def _start_http(self, addr: tuple[str, int], readiness: Readiness, exposition: Any) -> None:
         from cosi_driver.observability.http import HttpServer, probe_routes

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from cosi_driver.core.concurrency import KeyedLocks
 from cosi_driver.core.credentials import CredentialKit
@@ -168,6 +168,19 @@ class Backend(Protocol[BP, AP]):
     async def close(self) -> None:
         """Release connections and child processes."""
         ...
+
+
+@runtime_checkable
+class NamesAccounts(Protocol):
+    """A backend whose account name follows from the grant alone, before any storage call.
+
+    Optional. With it the core locks a Grant and a Revoke of one account under one key (the
+    account name): Revoke knows only the account, Grant only the access name and its scope.
+    ``scope`` is :attr:`GrantAccess.scope`: the bucket of a one-bucket (v1alpha1) account, ""
+    for a name-scoped one.
+    """
+
+    def account_name(self, scope: str, access_name: str) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import structlog
 
-from cosi_driver.core import ids, params, validation
+from cosi_driver.core import ids, locking, params, validation
 from cosi_driver.core.backend import (
     AccessedBucket,
     Backend,
@@ -106,6 +106,7 @@ class Driver:
         self._grants = GrantBook(store)
         self._flights = SingleFlight()
         self._locks = KeyedLocks()
+        self._closing = False
 
     # -- Identity -----------------------------------------------------------------------------
 
@@ -137,14 +138,14 @@ class Driver:
         ref = ids.BucketRef(route.name, name)
         bucket_id = ids.check_fits("name", ref.encode(), rules.id_bytes)
         intent = Intent(params.fingerprint(route.name, parsed), params.to_wire(parsed))
-        key = ("create", route.name, name, intent.fingerprint)
-        info = await self._flights.do(key, lambda: self._create(route, name, parsed, intent))
+        key = locking.flight_key("create", locking.bucket_key(route.name, name), intent.fingerprint)
+        info = await self._flight(key, lambda: self._create(route, name, parsed, intent))
         return Bucket(bucket_id=bucket_id, info=_complete(info, name))
 
     async def _create(self, route: Route, name: str, parsed: params.BucketParams, intent: Intent) -> Any:
-        async with self._locks.hold(("bucket", route.name, name)):
+        async with self._locks.hold(locking.bucket_key(route.name, name)):
             found = await self._find(route, name)
-            recorded = await self._ledger.get(route.name, name)
+            recorded = await self._read_intent(route, name)
             if found is not None:
                 fingerprint = self._owned_fingerprint(found, recorded)
                 if fingerprint is None:
@@ -159,14 +160,18 @@ class Driver:
                     )
             if recorded is None:
                 # First writer wins: another replica may be creating this bucket at the same moment.
-                stood = await self._ledger.claim(route.name, name, intent)
+                stood = await self._stored(
+                    f"record the intent to create bucket {name!r}", self._ledger.claim(route.name, name, intent)
+                )
                 if stood.fingerprint != intent.fingerprint:
                     raise AlreadyExists(
                         f"bucket {name!r} is being created with different parameters by another request; a "
                         "bucket's parameters cannot change. Create a new claim with the new BucketClass instead"
                     )
             elif recorded != intent:
-                await self._ledger.record(route.name, name, intent)
+                await self._stored(
+                    f"record the intent to create bucket {name!r}", self._ledger.record(route.name, name, intent)
+                )
             mark = Claim(self.name, intent.fingerprint).encode()
             request = CreateBucket(name=name, params=parsed, mark=mark)
             try:
@@ -181,7 +186,7 @@ class Driver:
                 # The storage refused outright, so nothing of ours exists under this name. A stale
                 # intent would otherwise claim a bucket someone else creates under it later.
                 if found is None:
-                    await self._ledger.forget(route.name, name)
+                    await self._forget_intent(route, name)
                 raise
             log.debug("bucket ready", backend=route.name, bucket=name, existed=found is not None)
             return info
@@ -252,18 +257,18 @@ class Driver:
         if ref.existing:
             log.info("existing bucket left in storage", backend=route.name, bucket=ref.bucket)
             return
-        await self._flights.do(
-            ("delete", bucket_id, tuple(sorted(raw.items()))),
+        await self._flight(
+            locking.flight_key("delete", locking.bucket_key(route.name, ref.bucket), tuple(sorted(raw.items()))),
             lambda: self._delete(route, ref.bucket, raw, rules.delete_field),
         )
 
     async def _delete(self, route: Route, name: str, raw: Mapping[str, str], field: str) -> None:
-        async with self._locks.hold(("bucket", route.name, name)):
+        async with self._locks.hold(locking.bucket_key(route.name, name)):
             found = await self._find(route, name)
-            recorded = await self._ledger.get(route.name, name)
+            recorded = await self._read_intent(route, name)
             if found is None:
                 if recorded is not None:
-                    await self._ledger.forget(route.name, name)
+                    await self._forget_intent(route, name)
                 return
             if self._owned_fingerprint(found, recorded) is None:
                 raise FailedPrecondition(
@@ -282,7 +287,7 @@ class Driver:
             await self._call(
                 route, f"delete bucket {name!r}", route.backend.delete_bucket(request), op="delete_bucket", bucket=name
             )
-            await self._ledger.forget(route.name, name)
+            await self._forget_intent(route, name)
             log.debug("bucket deleted", backend=route.name, bucket=name, purge=request.purge)
 
     # -- Access -------------------------------------------------------------------------------
@@ -367,8 +372,9 @@ class Driver:
             per_bucket=rules.per_bucket_accounts,
         )
         fingerprint = params.fingerprint(route.name, parsed)
-        key = ("grant", route.name, name, accessed, authentication_type, fingerprint, request.per_bucket)
-        granted = await self._flights.do(key, lambda: self._grant(route, request, fingerprint, rules))
+        access = locking.grant_key(route.name, route.backend, request.scope, name)
+        key = locking.flight_key("grant", access, accessed, authentication_type, fingerprint, request.per_bucket)
+        granted = await self._flight(key, lambda: self._grant(route, request, access, fingerprint, rules))
         infos = tuple(
             GrantedBucket(bucket_id, bucket.mode, _complete(route.backend.bucket_info(bucket.bucket), bucket.bucket))
             for (bucket_id, _), bucket in zip(buckets, accessed, strict=True)
@@ -416,8 +422,11 @@ class Driver:
                 f"(type {route.type.type_name}); use authentication type Key in the BucketAccessClass"
             )
 
-    async def _grant(self, route: Route, request: GrantAccess[Any], fingerprint: str, rules: ApiRules) -> Access:
-        async with self._locks.hold(("access", route.name, request.scope, request.name)):
+    async def _grant(
+        self, route: Route, request: GrantAccess[Any], access: locking.Key, fingerprint: str, rules: ApiRules
+    ) -> Access:
+        buckets = [locking.bucket_key(route.name, bucket.bucket) for bucket in request.buckets]
+        async with self._locks.hold_all(shared=buckets, exclusive=[access]):
             for bucket in request.buckets:
                 await self._check_grantable(route, bucket)
             wanted = GrantRecord(
@@ -426,7 +435,11 @@ class Driver:
                 authentication_type=request.authentication_type.name,
                 fingerprint=fingerprint,
             )
-            recorded = None if request.per_bucket else await self._grants.get(route.name, request.name)
+            recorded = None
+            if not request.per_bucket:
+                recorded = await self._stored(
+                    f"read the grant record of {request.name!r}", self._grants.get(route.name, request.name)
+                )
             if recorded is not None:
                 differences = recorded.differences(wanted)
                 if differences:
@@ -456,7 +469,10 @@ class Driver:
                 )  # fmt: skip
                 raise
             if not request.per_bucket and (recorded is None or recorded.account != granted.account):
-                await self._grants.record(route.name, request.name, replace(wanted, account=granted.account))
+                await self._stored(
+                    f"record the grant of {request.name!r}",
+                    self._grants.record(route.name, request.name, replace(wanted, account=granted.account)),
+                )
             log.debug("access granted", backend=route.name, buckets=len(request.buckets), account_id=account_id)
             return Access(account_id=account_id, credentials=granted.credentials)
 
@@ -467,7 +483,7 @@ class Driver:
         found = await self._find(route, name)
         if found is None:
             raise NotFound(f"bucket {name!r} does not exist in backend {route.name!r}")
-        if not bucket.existing and self._owned_fingerprint(found, await self._ledger.get(route.name, name)) is None:
+        if not bucket.existing and self._owned_fingerprint(found, await self._read_intent(route, name)) is None:
             raise FailedPrecondition(
                 f"bucket {name!r} in backend {route.name!r} was not created by driver {self.name!r}; "
                 "refusing to grant access to it"
@@ -503,8 +519,12 @@ class Driver:
                 f"driver (configured: {', '.join(sorted(self.routes))})"
             )
         buckets = [found[1].bucket for found in resolved if found is not None]
+        recorded = None
         if not rules.per_bucket_accounts:
-            recorded = await self._grants.find_by_account(route.name, account.account)
+            recorded = await self._stored(
+                f"read the grant record of account {account.account!r}",
+                self._grants.find_by_account(route.name, account.account),
+            )
             if recorded is not None:
                 buckets += [bucket for bucket in recorded[1].buckets if bucket not in buckets]
         if not buckets:
@@ -513,10 +533,13 @@ class Driver:
                 f"account_id {account_id!r})"
             )
         request = RevokeAccess(account=account.account, buckets=tuple(buckets))
-        await self._flights.do(("revoke", route.name, request), lambda: self._revoke(route, request))
+        held = locking.revoke_key(route.name, route.backend, account.account, recorded[0] if recorded else None)
+        key = locking.flight_key("revoke", held, request.buckets)
+        await self._flight(key, lambda: self._revoke(route, request, held))
 
-    async def _revoke(self, route: Route, request: RevokeAccess) -> None:
-        async with self._locks.hold(("account", route.name, request.account)):
+    async def _revoke(self, route: Route, request: RevokeAccess, held: locking.Key) -> None:
+        buckets = [locking.bucket_key(route.name, bucket) for bucket in request.buckets]
+        async with self._locks.hold_all(shared=buckets, exclusive=[held]):
             await self._call(
                 route,
                 f"revoke account {request.account!r} on bucket(s) {', '.join(map(repr, request.buckets))}",
@@ -525,13 +548,22 @@ class Driver:
                 bucket=request.bucket,
                 account=request.account,
             )
-            await self._grants.forget(route.name, request.account)
+            await self._stored(
+                f"forget the grant record of account {request.account!r}",
+                self._grants.forget(route.name, request.account),
+            )
             log.debug("access revoked", backend=route.name, buckets=len(request.buckets), account=request.account)
 
     async def _find(self, route: Route, name: str) -> FoundBucket | None:
         return await self._call(
             route, f"look up bucket {name!r}", route.backend.find_bucket(name), op="find_bucket", bucket=name
         )
+
+    async def _read_intent(self, route: Route, name: str) -> Intent | None:
+        return await self._stored(f"read the intent record of bucket {name!r}", self._ledger.get(route.name, name))
+
+    async def _forget_intent(self, route: Route, name: str) -> None:
+        await self._stored(f"forget the intent record of bucket {name!r}", self._ledger.forget(route.name, name))
 
     # -- Health -------------------------------------------------------------------------------
 
@@ -549,7 +581,21 @@ class Driver:
 
         return list(await asyncio.gather(*(probe(route) for route in self.routes.values())))
 
-    async def close(self) -> None:
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` began: new operations are refused, running ones drain."""
+        return self._closing
+
+    async def close(self, grace: float = 0.0) -> None:
+        """Refuse new operations, let running ones finish within ``grace`` seconds, then close the backends.
+
+        An operation whose caller went away keeps running (single-flight); closing a backend
+        under it would fail it halfway, so it is awaited, or cancelled once the grace is over.
+        """
+        self._closing = True
+        cancelled = await self._flights.drain(grace)
+        if cancelled:
+            log.warning("operations cancelled at shutdown", count=cancelled, grace_seconds=grace)
         for route in self.routes.values():
             try:
                 await route.backend.close()
@@ -579,28 +625,33 @@ class Driver:
             )
         return route
 
+    async def _flight(self, key: Hashable, operation: Callable[[], Awaitable[T]]) -> T:
+        if self._closing:
+            raise Unavailable(f"driver {self.name!r} is shutting down; the call is retried against its successor")
+        return await self._flights.do(key, operation)
+
     async def _call(
         self, route: Route, doing: str, call: Awaitable[T], *, op: str, bucket: str, account: str | None = None
     ) -> T:
         """Run one backend call under the driver's own time limit; the sidecar sets none."""
         if self.instrument is None:
-            return await self._bounded(route, doing, call)
+            return await self._bounded(f"backend {route.name!r}", doing, call)
         with self.instrument(BackendOperation(route.name, route.type.type_name, op, bucket, account)):
-            return await self._bounded(route, doing, call)
+            return await self._bounded(f"backend {route.name!r}", doing, call)
 
-    async def _bounded(self, route: Route, doing: str, call: Awaitable[T]) -> T:
+    async def _stored(self, doing: str, call: Awaitable[T]) -> T:
+        """Run one state-store call under the same time limit as a backend call."""
+        return await self._bounded("the state store", doing, call)
+
+    async def _bounded(self, who: str, doing: str, call: Awaitable[T]) -> T:
         try:
             return await asyncio.wait_for(call, self.timeout)
         except TimeoutError:
-            raise DeadlineExceeded(
-                f"backend {route.name!r} did not answer within {self.timeout:g}s while trying to {doing}"
-            ) from None
+            raise DeadlineExceeded(f"{who} did not answer within {self.timeout:g}s while trying to {doing}") from None
         except CosiError:
             raise
         except (ConnectionError, socket.gaierror) as error:
-            raise Unavailable(
-                f"backend {route.name!r} is unreachable while trying to {doing} ({type(error).__name__})"
-            ) from None
+            raise Unavailable(f"{who} is unreachable while trying to {doing} ({type(error).__name__})") from None
 
 
 def _ignore_foreign(rpc: str, **given: str) -> None:
