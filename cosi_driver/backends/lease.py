@@ -34,6 +34,9 @@ from cosi_driver.core.errors import Unavailable
 from cosi_driver.core.stores.base import StateStore
 
 PREFIX = "lease/"
+#: Time to live of a lease held over a whole Grant or Revoke of one account (several requests,
+#: and for RGW a policy lease per bucket inside it).
+ACCOUNT_LEASE_SECONDS = 60.0
 _FIRST_PAUSE = 0.02
 _LONGEST_PAUSE = 0.5
 

@@ -35,7 +35,7 @@ import structlog
 from cosi_driver.backends.ceph import policy
 from cosi_driver.backends.ceph.admin import AdminAccessDenied, AdminError, AdminOps
 from cosi_driver.backends.ceph.users import Users, account_uid
-from cosi_driver.backends.lease import Leases, backoff
+from cosi_driver.backends.lease import ACCOUNT_LEASE_SECONDS, Leases, backoff
 from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.s3kit.clients import ClientPool, Connection, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content
@@ -78,8 +78,6 @@ POLICY_ATTEMPTS = 5
 #: How long a policy lease holds without its holder: a read, a write and a check take milliseconds;
 #: a pod that dies holding one delays that bucket's grants by at most this.
 POLICY_LEASE_SECONDS = 30.0
-#: The same for an account's Grant or Revoke, which holds policy leases of all its buckets inside.
-ACCOUNT_LEASE_SECONDS = 60.0
 
 log = structlog.get_logger("cosi_driver.backends.ceph")
 
