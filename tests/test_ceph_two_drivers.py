@@ -12,7 +12,7 @@ import pytest
 
 from cosi_driver.backends.ceph import policy
 from cosi_driver.testing.acceptance import AcceptanceTarget
-from tests.ceph_support import MASTER_KEY, admin_s3, rgw_probe, user_info
+from tests.ceph_support import admin_s3, ceph_target, user_info
 from tests.fixtures.ceph import CephRgw
 from tests.two_drivers_support import TwoDriverRaces
 
@@ -23,13 +23,7 @@ class TestTwoDriversOnCephRgw(TwoDriverRaces):
     @pytest.fixture
     def target(self, ceph_rgw: CephRgw) -> AcceptanceTarget:
         self.rgw = ceph_rgw
-        return AcceptanceTarget(
-            backend_type="ceph-rgw",
-            config=ceph_rgw.config(),
-            probe=rgw_probe(ceph_rgw),
-            master_key=MASTER_KEY,
-            propagation_seconds=5.0,
-        )
+        return ceph_target(ceph_rgw)
 
     async def account_keys(self, target: AcceptanceTarget, account: str) -> set[str]:
         info = await user_info(self.rgw, account)

@@ -43,7 +43,7 @@ from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.s3kit import iam as iam_kit
 from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content, purge
-from cosi_driver.backends.s3kit.errors import edge, error_code, is_missing
+from cosi_driver.backends.s3kit.errors import deleted_meanwhile, edge, error_code, is_missing
 from cosi_driver.backends.s3kit.marks import read_mark, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
 from cosi_driver.backends.s3kit.policy import grants_document
@@ -209,7 +209,8 @@ class S3Backend:
             steps: list[Any] = [write_mark(s3, name, request.mark, fresh=fresh)]
             if request.params.versioning:
                 steps.append(s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"}))
-            marked, *_ = await asyncio.gather(*steps)
+            with deleted_meanwhile(name):
+                marked, *_ = await asyncio.gather(*steps)
         if not marked and not self._untaggable_warned:
             self._untaggable_warned = True
             log.warning(

@@ -39,7 +39,7 @@ from cosi_driver.backends.lease import ACCOUNT_LEASE_SECONDS, Leases, backoff
 from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.s3kit.clients import ClientPool, Connection, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content
-from cosi_driver.backends.s3kit.errors import edge, error_code
+from cosi_driver.backends.s3kit.errors import deleted_meanwhile, edge, error_code
 from cosi_driver.backends.s3kit.marks import MARK_TAG, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
 from cosi_driver.core.backend import (
@@ -171,7 +171,7 @@ class CephRgwBackend:
                 # RGW answers 200 when the owner re-creates its own bucket; other servers say this.
                 if error_code(error) != "BucketAlreadyOwnedByYou":
                     raise
-            with _deleted_meanwhile(name):
+            with deleted_meanwhile(name):
                 # One after the other: each rewrites the bucket's metadata object, and RGW answers
                 # concurrent rewrites with 500 UnknownError instead of retrying them (measured).
                 if name in self._absent:
@@ -414,19 +414,6 @@ class CephRgwBackend:
 
     async def close(self) -> None:
         await _all(self.admin.close(), self.clients.close())
-
-
-@contextlib.contextmanager
-def _deleted_meanwhile(name: str) -> Iterator[None]:
-    """A bucket we just created (or found) that is gone by the next step was deleted by a Delete
-    running at the same time, e.g. on another driver pod during a leader handover. That is no
-    NOT_FOUND for the Create: the sidecar retries UNAVAILABLE, and the retry creates it anew."""
-    try:
-        yield
-    except Exception as error:
-        if error_code(error) != "NoSuchBucket":
-            raise
-        raise Unavailable(f"bucket {name!r} was deleted while it was being created; retry") from None
 
 
 def _ssl(connection: Connection) -> ssl.SSLContext | bool:
