@@ -53,6 +53,18 @@ async def user_keys(rgw: CephRgw, uid: str) -> dict[str, str]:
     return {key["access_key"]: key["secret_key"] for key in info["keys"]}
 
 
+def ceph_target(rgw: CephRgw, operation_timeout: float = 30.0, **config: object) -> AcceptanceTarget:
+    """The acceptance target for the session's gateway, with ``config`` over its defaults."""
+    return AcceptanceTarget(
+        backend_type="ceph-rgw",
+        config=rgw.config(**config),
+        probe=rgw_probe(rgw),
+        master_key=MASTER_KEY,
+        propagation_seconds=5.0,
+        operation_timeout=operation_timeout,
+    )
+
+
 def admin_s3(rgw: CephRgw) -> Any:
     """An aioboto3 S3 client context manager with the admin user's keys."""
     return s3_client(rgw.endpoint, rgw.admin_access_key, rgw.admin_secret_key)
@@ -67,15 +79,7 @@ class Harnesses:
 
     async def start(self, operation_timeout: float = 30.0, **config: object) -> Harness:
         workdir = Path(tempfile.mkdtemp(prefix="cosi-ceph-t-", dir="/tmp"))
-        target = AcceptanceTarget(
-            backend_type="ceph-rgw",
-            config=self.rgw.config(**config),
-            probe=rgw_probe(self.rgw),
-            master_key=MASTER_KEY,
-            propagation_seconds=5.0,
-            operation_timeout=operation_timeout,
-        )
-        harness = Harness(target, workdir)
+        harness = Harness(ceph_target(self.rgw, operation_timeout, **config), workdir)
         await harness.start()
         self.started.append((harness, workdir))
         return harness

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cosi_driver.testing.acceptance import AcceptanceTarget, BackendAcceptanceSuite
-from tests.ceph_support import MASTER_KEY, rgw_probe
+from tests.ceph_support import ceph_target
 from tests.fixtures.ceph import CephRgw
 
 pytestmark = pytest.mark.ceph
@@ -14,10 +14,4 @@ pytestmark = pytest.mark.ceph
 class TestCephRgwBackend(BackendAcceptanceSuite):
     @pytest.fixture
     def target(self, ceph_rgw: CephRgw) -> AcceptanceTarget:
-        return AcceptanceTarget(
-            backend_type="ceph-rgw",
-            config=ceph_rgw.config(),
-            probe=rgw_probe(ceph_rgw),
-            master_key=MASTER_KEY,
-            propagation_seconds=5.0,
-        )
+        return ceph_target(ceph_rgw)

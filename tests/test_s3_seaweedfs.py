@@ -34,15 +34,23 @@ from tests.fixtures.seaweedfs import SeaweedFS
 pytestmark = pytest.mark.seaweedfs
 
 
+@contextlib.asynccontextmanager
+async def iam_admin_session(server: SeaweedFS) -> AsyncIterator[Any]:
+    """An aioboto3 IAM client with the server's admin keys."""
+    import aioboto3
+
+    session = aioboto3.Session(
+        aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key, region_name="us-east-1"
+    )
+    async with session.client("iam", endpoint_url=server.endpoint) as iam:
+        yield iam
+
+
 def iam_user_exists(server: SeaweedFS) -> Callable[[str], Awaitable[bool]]:
     async def exists(account: str) -> bool:
-        import aioboto3
         from botocore.exceptions import ClientError
 
-        session = aioboto3.Session(
-            aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key, region_name="us-east-1"
-        )
-        async with session.client("iam", endpoint_url=server.endpoint) as iam:
+        async with iam_admin_session(server) as iam:
             try:
                 await iam.get_user(UserName=account)
             except ClientError as error:

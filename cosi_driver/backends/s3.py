@@ -28,6 +28,7 @@ than a Secret that is written once with a fresh key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -37,11 +38,12 @@ from typing import Any
 import structlog
 
 from cosi_driver.backends.accounts import access_digest
+from cosi_driver.backends.lease import ACCOUNT_LEASE_SECONDS, Leases
 from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.s3kit import iam as iam_kit
 from cosi_driver.backends.s3kit.clients import ADDRESSING_STYLES, ClientPool, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content, purge
-from cosi_driver.backends.s3kit.errors import edge, error_code, is_missing
+from cosi_driver.backends.s3kit.errors import deleted_meanwhile, edge, error_code, is_missing
 from cosi_driver.backends.s3kit.marks import read_mark, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
 from cosi_driver.backends.s3kit.policy import grants_document
@@ -65,7 +67,7 @@ from cosi_driver.core.options import (
     option,
 )
 from cosi_driver.core.params import AccessParams, BucketParams, Versioning
-from cosi_driver.core.types import AddressingStyle, BucketInfo, S3BucketInfo, S3Credentials
+from cosi_driver.core.types import AccessMode, AddressingStyle, BucketInfo, S3BucketInfo, S3Credentials
 from cosi_driver.core.values import ValueProblem
 
 log = structlog.get_logger("cosi_driver.backends.s3")
@@ -166,6 +168,9 @@ class S3Backend:
         self._user_name = re.compile(re.escape(config.user_prefix) + rf".*-[0-9a-f]{{{_DIGEST}}}")
         self._account_user_name = re.compile(re.escape(config.user_prefix) + rf"[A-Za-z0-9.-]*_[0-9a-f]{{{_DIGEST}}}")
         self._untaggable_warned = False
+        # Grant and Revoke of one IAM user, one at a time across driver pods sharing the store: the
+        # later call's outcome is the final one, never a mix (a user left with keys but no policy).
+        self._users = Leases(context.store, "s3-user", ttl=ACCOUNT_LEASE_SECONDS, wait=ACCOUNT_LEASE_SECONDS)
 
     def _admin_keys(self) -> KeyPair:
         return read_admin_keys(
@@ -204,7 +209,8 @@ class S3Backend:
             steps: list[Any] = [write_mark(s3, name, request.mark, fresh=fresh)]
             if request.params.versioning:
                 steps.append(s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"}))
-            marked, *_ = await asyncio.gather(*steps)
+            with deleted_meanwhile(name):
+                marked, *_ = await asyncio.gather(*steps)
         if not marked and not self._untaggable_warned:
             self._untaggable_warned = True
             log.warning(
@@ -277,25 +283,8 @@ class S3Backend:
         iam = await self._iam()
         described = ", ".join(repr(bucket) for bucket in grants)
         with edge(f"grant access to bucket{'s' if len(grants) > 1 else ''} {described}", "the IAM server"):
-            created = await iam_kit.create_user(iam, user, path=USER_PATH, tags=tags)
-            if not created:
-                record = await iam_kit.get_user(iam, user)
-                if record is not None:
-                    self._verify_user(record, scope)
-            # Our one policy, written every time (it also applies a changed access mode); any other
-            # inline policy on the user (SeaweedFS hands a deleted user's policies to the next user of
-            # that name) is removed, so the user can do exactly what was asked and no more.
-            await iam_kit.put_inline_policy(iam, user, POLICY_NAME, grants_document(grants))
-            names = await iam_kit.inline_policy_names(iam, user)
-            recalled = await self.context.credentials.recall(self.context.name, user)
-            existing = [] if created else await iam_kit.access_key_ids(iam, user)
-            stray = [policy for policy in names if policy != POLICY_NAME]
-            if stray:
-                await iam_kit.delete_inline_policies(iam, user, stray)
-            if recalled is not None and recalled.access_key_id in existing:
-                keys = recalled
-            else:
-                keys = await self._rotate(iam, user, existing, recalled, lost=recalled is None and bool(existing))
+            async with self._exclusive(user):
+                keys = await self._grant(iam, user, scope, tags, grants)
         credentials = S3Credentials(
             access_key_id=keys.access_key_id,
             secret_access_key=keys.secret_access_key,
@@ -303,6 +292,32 @@ class S3Backend:
             region=self.config.region,
         )
         return Granted(account=user, credentials=credentials)
+
+    def _exclusive(self, user: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._users.hold(f"{self.iam_connection.endpoint}/{user}", f"IAM user {user!r}")
+
+    async def _grant(
+        self, iam: Any, user: str, scope: str | None, tags: dict[str, str], grants: dict[str, AccessMode]
+    ) -> KeyPair:
+        """The IAM steps of a Grant: the user, its one policy, and its one key (stored first-writer-wins)."""
+        created = await iam_kit.create_user(iam, user, path=USER_PATH, tags=tags)
+        if not created:
+            record = await iam_kit.get_user(iam, user)
+            if record is not None:
+                self._verify_user(record, scope)
+        # Our one policy, written every time (it also applies a changed access mode); any other
+        # inline policy on the user (SeaweedFS hands a deleted user's policies to the next user of
+        # that name) is removed, so the user can do exactly what was asked and no more.
+        await iam_kit.put_inline_policy(iam, user, POLICY_NAME, grants_document(grants))
+        names = await iam_kit.inline_policy_names(iam, user)
+        recalled = await self.context.credentials.recall(self.context.name, user)
+        existing = [] if created else await iam_kit.access_key_ids(iam, user)
+        stray = [policy for policy in names if policy != POLICY_NAME]
+        if stray:
+            await iam_kit.delete_inline_policies(iam, user, stray)
+        if recalled is not None and recalled.access_key_id in existing:
+            return recalled
+        return await self._rotate(iam, user, existing, recalled, lost=recalled is None and bool(existing))
 
     async def _rotate(
         self, iam: Any, user: str, existing: list[str], recalled: KeyPair | None, *, lost: bool
@@ -343,13 +358,15 @@ class S3Backend:
         bucket = self._check_account(request.account, request.buckets)
         iam = await self._iam()
         with edge(f"revoke account {request.account!r}", "the IAM server"):
-            await iam_kit.delete_user(
-                iam,
-                request.account,
-                known_policies=[POLICY_NAME],
-                verify=lambda record: self._verify_user(record, bucket),
-            )
-        await self.context.credentials.forget(self.context.name, request.account)
+            async with self._exclusive(request.account):
+                await iam_kit.delete_user(
+                    iam,
+                    request.account,
+                    known_policies=[POLICY_NAME],
+                    verify=lambda record: self._verify_user(record, bucket),
+                )
+                # Inside the lease: a Grant after us must not find (and keep) the key we just deleted.
+                await self.context.credentials.forget(self.context.name, request.account)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

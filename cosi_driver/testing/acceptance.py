@@ -84,9 +84,12 @@ class AcceptanceTarget:
 class Harness:
     """Our real server on a UNIX socket in a private directory, over the backend under test."""
 
-    def __init__(self, target: AcceptanceTarget, workdir: Path) -> None:
+    def __init__(self, target: AcceptanceTarget, workdir: Path, state: Path | None = None) -> None:
+        """``state``: the state directory, when it is shared with another harness (two driver pods
+        over one store); by default a private one in ``workdir``."""
         self.target = target
         self.workdir = workdir
+        self.state = state or workdir / "state"
         self.backend_type = registry.load(target.backend_type)
         self.app: App | None = None
         self.client: CosiClient | None = None
@@ -107,7 +110,7 @@ class Harness:
             default=BACKEND_NAME,
             master_key=master_key,
             master_key_version=1,
-            state=StateConfig("file", {"directory": str(self.workdir / "state")}),
+            state=StateConfig("file", {"directory": str(self.state)}),
             source="acceptance suite",
         )
 

@@ -16,8 +16,10 @@
 * Lookups use Admin Ops ``GET /admin/bucket``, which shows the owner and the tags of any bucket in
   one request, including buckets the admin user cannot read over S3.
 
-A bucket policy is a single document that PutBucketPolicy replaces wholesale, so every change is
-a read-modify-write under a lock per bucket (shared by all grants and revokes of this driver).
+A bucket policy is a single document that PutBucketPolicy replaces wholesale, with no version
+to write against, so every change is a read-modify-write under a lock per bucket: a keyed lock
+among the tasks of this process, a lease in the shared state store among driver pods, and a
+check after each write that the change survived (see ``_update_policy``).
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
+
 from cosi_driver.backends.ceph import policy
 from cosi_driver.backends.ceph.admin import AdminAccessDenied, AdminError, AdminOps
 from cosi_driver.backends.ceph.users import Users, account_uid
+from cosi_driver.backends.lease import ACCOUNT_LEASE_SECONDS, Leases, backoff
 from cosi_driver.backends.s3kit import endpoints
 from cosi_driver.backends.s3kit.clients import ClientPool, Connection, read_admin_keys
 from cosi_driver.backends.s3kit.contents import find_content
-from cosi_driver.backends.s3kit.errors import edge, error_code
+from cosi_driver.backends.s3kit.errors import deleted_meanwhile, edge, error_code
 from cosi_driver.backends.s3kit.marks import MARK_TAG, write_mark
 from cosi_driver.backends.s3kit.names import check_bucket_name
 from cosi_driver.core.backend import (
@@ -56,6 +61,7 @@ from cosi_driver.core.errors import (
     OutOfRange,
     PermissionDenied,
     ResourceExhausted,
+    Unavailable,
 )
 from cosi_driver.core.types import AddressingStyle, BucketInfo, S3BucketInfo, S3Credentials
 
@@ -67,6 +73,13 @@ T = TypeVar("T")
 INT64_MAX = (1 << 63) - 1
 _ABSENT_MEMORY = 1024
 _MISSING_BUCKET = ("NoSuchBucket", "NoSuchKey")  # Admin Ops says NoSuchKey for some missing buckets
+#: Read-modify-write rounds of one policy update before giving up on a writer that keeps replacing it.
+POLICY_ATTEMPTS = 5
+#: How long a policy lease holds without its holder: a read, a write and a check take milliseconds;
+#: a pod that dies holding one delays that bucket's grants by at most this.
+POLICY_LEASE_SECONDS = 30.0
+
+log = structlog.get_logger("cosi_driver.backends.ceph")
 
 
 class CephRgwBackend:
@@ -88,6 +101,10 @@ class CephRgwBackend:
         )
         self.clients = ClientPool(self._admin_keys)
         self.users = Users(self.admin, context.driver_name)
+        self._leases = Leases(context.store, "ceph-rgw-policy", ttl=POLICY_LEASE_SECONDS, wait=POLICY_LEASE_SECONDS)
+        self._account_leases = Leases(
+            context.store, "ceph-rgw-account", ttl=ACCOUNT_LEASE_SECONDS, wait=ACCOUNT_LEASE_SECONDS
+        )
         self._owner: tuple[str, str] | None = None  # (admin access key id, owner uid)
         # Buckets the latest lookup found missing (insertion-ordered, bounded). The core looks a
         # bucket up right before creating it, so a create can tag a bucket it made fresh without
@@ -154,15 +171,17 @@ class CephRgwBackend:
                 # RGW answers 200 when the owner re-creates its own bucket; other servers say this.
                 if error_code(error) != "BucketAlreadyOwnedByYou":
                     raise
-            # One after the other: each rewrites the bucket's metadata object, and RGW answers
-            # concurrent rewrites with 500 UnknownError instead of retrying them (measured).
-            if name in self._absent:
-                await s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": MARK_TAG, "Value": request.mark}]})
-            else:
-                await write_mark(s3, name, request.mark)  # a retry: keep tags others may have added
-            self._absent.pop(name, None)
-            if params.versioning:
-                await s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            with deleted_meanwhile(name):
+                # One after the other: each rewrites the bucket's metadata object, and RGW answers
+                # concurrent rewrites with 500 UnknownError instead of retrying them (measured).
+                if name in self._absent:
+                    tags = {"TagSet": [{"Key": MARK_TAG, "Value": request.mark}]}
+                    await s3.put_bucket_tagging(Bucket=name, Tagging=tags)
+                else:
+                    await write_mark(s3, name, request.mark)  # a retry: keep tags others may have added
+                self._absent.pop(name, None)
+                if params.versioning:
+                    await s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         if quota is not None:
             # A JSON body takes max_size in bytes; the query form takes max-size-kb and, when that
             # is left out, silently sets the size limit to 0 (every write refused).
@@ -222,10 +241,11 @@ class CephRgwBackend:
                 granted.bucket, lambda document: policy.with_statements(document, *statements), owner=owner
             )
 
-        await _all(
-            self.users.ensure(uid, self.users.display_name(buckets, request.name), keys),
-            *(grant(granted, owner) for granted, owner in zip(request.buckets, owners, strict=True)),
-        )
+        async with self._account(uid):
+            await _all(
+                self.users.ensure(uid, self.users.display_name(buckets, request.name), keys),
+                *(grant(granted, owner) for granted, owner in zip(request.buckets, owners, strict=True)),
+            )
         credentials = S3Credentials(
             access_key_id=keys.access_key_id,
             secret_access_key=keys.secret_access_key,
@@ -252,7 +272,19 @@ class CephRgwBackend:
                 bucket, lambda document: policy.without_statements(document, *sids), missing_ok=True
             )
 
-        await _all(*(revoke(bucket) for bucket in request.buckets), self.users.delete(request.account))
+        async with self._account(request.account):
+            await _all(*(revoke(bucket) for bucket in request.buckets), self.users.delete(request.account))
+
+    def _account(self, uid: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Grant and Revoke of one account, one at a time across driver pods.
+
+        Each runs its user step and its policy steps side by side; interleaved across two pods
+        (the old leader retrying a Grant while the new one revokes) they could end with a user
+        whose statements are gone (keys handed out that do nothing) or the reverse. Holding the
+        account's lease makes the later call's outcome the final one. Always taken before any
+        bucket's policy lease, so the two kinds never wait on each other in a cycle.
+        """
+        return self._account_leases.hold(f"{self.config.endpoint}/{uid}", f"RGW user {uid!r}")
 
     async def _update_policy(
         self,
@@ -262,43 +294,84 @@ class CephRgwBackend:
         missing_ok: bool = False,
         owner: str | None = None,
     ) -> None:
-        """Read, change and write the bucket's policy, one change per bucket at a time.
+        """Change the bucket's policy so that ``change`` holds in it, across driver processes.
+
+        ``change`` must be idempotent (add our statements, or remove them). Within this process
+        the keyed lock serialises the read-modify-write; between processes sharing the state
+        store a lease does (see :mod:`cosi_driver.backends.lease`). Writers outside both (an older
+        driver during a rolling upgrade, an operator, a holder slower than its lease) can still
+        overwrite us, so after each write the policy is read again: when our change no longer
+        holds in it, the update starts over from what is there now (bounded, with backoff).
+        Statements of other accesses missing from that document are left to their own writers'
+        checks: from here a lost update cannot be told apart from that access's revoke.
 
         ``owner``: the bucket's owner, when known, to explain a refusal on a bucket the driver's
         admin user does not own.
         """
         s3 = await self._s3()
-        async with self.context.locks.hold(("ceph-rgw bucket policy", self.config.endpoint, bucket)):
-            with self._not_owned(bucket, owner), edge(f"update the policy of bucket {bucket!r}", self.storage):
-                try:
-                    text = (await s3.get_bucket_policy(Bucket=bucket))["Policy"]
-                except Exception as error:
-                    code = error_code(error)
-                    if code == "NoSuchBucket" and missing_ok:
+        describe = f"the policy of bucket {bucket!r}"
+        async with (
+            self.context.locks.hold(("ceph-rgw bucket policy", self.config.endpoint, bucket)),
+            self._leases.hold(f"{self.config.endpoint}/{bucket}", describe),
+        ):
+            with self._not_owned(bucket, owner), edge(f"update {describe}", self.storage):
+                for attempt in range(POLICY_ATTEMPTS):
+                    if attempt:
+                        await asyncio.sleep(backoff(attempt, first=0.05, longest=1.0))
+                    document = await self._read_policy(s3, bucket, missing_ok)
+                    if document is None:
                         return
-                    if code != "NoSuchBucketPolicy":
-                        raise
-                    text = None
-                try:
-                    document = policy.parse(text)
-                except ValueError:
-                    raise FailedPrecondition(
-                        f"bucket {bucket!r} has a bucket policy that is not a JSON object; fix or remove it"
-                    ) from None
-                changed = change(document)
-                if changed == document:
-                    return
-                try:
-                    await s3.put_bucket_policy(Bucket=bucket, Policy=policy.render(changed))
-                except Exception as error:
-                    if error_code(error) == "NoSuchBucket" and missing_ok:
+                    changed = change(document)
+                    if changed == document:
                         return
-                    if error_code(error) == "InvalidRange":  # RGW's answer to a body over rgw_max_put_param_size
-                        raise ResourceExhausted(
-                            f"the policy of bucket {bucket!r} would exceed what {self.storage} accepts "
-                            "(rgw_max_put_param_size, 1 MiB by default: about 900 BucketAccesses per bucket)"
-                        ) from None
-                    raise
+                    if not await self._write_policy(s3, bucket, changed, missing_ok):
+                        return
+                    after = await self._read_policy(s3, bucket, missing_ok)
+                    if after is None or change(after) == after:
+                        return
+                    log.warning(
+                        "another writer replaced the bucket policy between our write and our check; "
+                        "applying the change again",
+                        backend=self.context.name,
+                        bucket=bucket,
+                    )
+        raise Unavailable(
+            f"{describe} in {self.storage} kept being replaced by another writer ({POLICY_ATTEMPTS} attempts); "
+            "something outside this driver rewrites it, retry"
+        )
+
+    async def _read_policy(self, s3: Any, bucket: str, missing_ok: bool) -> dict[str, Any] | None:
+        """The bucket's policy (an empty one when it has none); None when the bucket is gone and that is fine."""
+        try:
+            text = (await s3.get_bucket_policy(Bucket=bucket))["Policy"]
+        except Exception as error:
+            code = error_code(error)
+            if code == "NoSuchBucket" and missing_ok:
+                return None
+            if code != "NoSuchBucketPolicy":
+                raise
+            text = None
+        try:
+            return policy.parse(text)
+        except ValueError:
+            raise FailedPrecondition(
+                f"bucket {bucket!r} has a bucket policy that is not a JSON object; fix or remove it"
+            ) from None
+
+    async def _write_policy(self, s3: Any, bucket: str, document: dict[str, Any], missing_ok: bool) -> bool:
+        """Store ``document`` as the bucket's policy; False when the bucket is gone and that is fine."""
+        try:
+            await s3.put_bucket_policy(Bucket=bucket, Policy=policy.render(document))
+        except Exception as error:
+            if error_code(error) == "NoSuchBucket" and missing_ok:
+                return False
+            if error_code(error) == "InvalidRange":  # RGW's answer to a body over rgw_max_put_param_size
+                raise ResourceExhausted(
+                    f"the policy of bucket {bucket!r} would exceed what {self.storage} accepts "
+                    "(rgw_max_put_param_size, 1 MiB by default: about 900 BucketAccesses per bucket)"
+                ) from None
+            raise
+        return True
 
     @contextlib.contextmanager
     def _not_owned(self, bucket: str, owner: str | None) -> Iterator[None]:

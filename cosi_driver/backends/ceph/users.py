@@ -19,7 +19,7 @@ from typing import Any
 from cosi_driver.backends.accounts import access_digest
 from cosi_driver.backends.ceph.admin import AdminError, AdminOps
 from cosi_driver.core.credentials import KeyPair
-from cosi_driver.core.errors import FailedPrecondition
+from cosi_driver.core.errors import FailedPrecondition, Unavailable
 
 UID_PREFIX = "cosi-"
 NO_BUCKETS = -1
@@ -86,8 +86,8 @@ class Users:
 
     async def _reconcile(self, uid: str, keys: KeyPair) -> None:
         user = await self.get(uid)
-        if user is None:  # deleted between our create and our read: a retry creates it afresh
-            raise FailedPrecondition(f"RGW user {uid!r} disappeared while being granted; the grant will be retried")
+        if user is None:  # deleted between our create and our read (a Revoke on another pod): retry afresh
+            raise Unavailable(f"RGW user {uid!r} was deleted while being granted; retry")
         if not self.is_ours(user):
             raise FailedPrecondition(
                 f"RGW user {uid!r} exists but was not created by this driver; refusing to hand out keys for it"

@@ -154,3 +154,16 @@ def edge(doing: str, storage: str = "the storage") -> Iterator[None]:
         if translated is None:
             raise
         raise translated from None
+
+
+@contextlib.contextmanager
+def deleted_meanwhile(name: str) -> Iterator[None]:
+    """Around the steps after CreateBucket: a bucket gone by then was deleted by a Delete running
+    at the same time (on another driver pod during a leader handover, say). That is no NOT_FOUND
+    for the Create: UNAVAILABLE makes the sidecar retry, and the retry creates the bucket anew."""
+    try:
+        yield
+    except Exception as error:
+        if error_code(error) != "NoSuchBucket":
+            raise
+        raise Unavailable(f"bucket {name!r} was deleted while it was being created; retry") from None
