@@ -253,13 +253,22 @@ class S3Backend:
     def user_name(self, bucket: str, access: str) -> str:
         return user_name(self.config.user_prefix, bucket, access)
 
+    def account_name(self, scope: str, access_name: str) -> str:
+        """The IAM user a grant is made as, known before any storage call (core ``NamesAccounts``):
+        the core locks a Grant and a Revoke of one account under it. ``scope`` is the bucket of a
+        one-bucket (v1alpha1) account, "" for a name-scoped one."""
+        if scope:
+            return self.user_name(scope, access_name)
+        return account_user_name(self.config.user_prefix, access_name)
+
     def _account(self, request: GrantAccess[S3AccessParams]) -> tuple[str, dict[str, str]]:
         """The IAM user a grant is made as, and the tags that say what it was made for."""
         tags = {TAG_DRIVER: self.context.driver_name}
+        user = self.account_name(request.scope, request.name)
         if request.per_bucket:
-            return self.user_name(request.bucket, request.name), {**tags, TAG_BUCKET: request.bucket}
+            return user, {**tags, TAG_BUCKET: request.bucket}
         # Tag values hold at most 256 characters: room for an access name, not for a set of buckets.
-        return account_user_name(self.config.user_prefix, request.name), {**tags, TAG_ACCESS: request.name[:256]}
+        return user, {**tags, TAG_ACCESS: request.name[:256]}
 
     def _verify_user(self, user: dict[str, Any], bucket: str | None) -> None:
         """Refuse a user whose path or tags (where the server keeps them) say it is not ours.

@@ -215,6 +215,9 @@ class SeaweedBackend:
     def bucket_info(self, name: str) -> BucketInfo:
         return self.s3.bucket_info(name)  # no storage call: valid before SeaweedFS is ready
 
+    def account_name(self, scope: str, access_name: str) -> str:
+        return self.s3.account_name(scope, access_name)  # no storage call either
+
     async def delete_bucket(self, request: DeleteBucket) -> None:
         await (await self.ready()).delete_bucket(request)
 

@@ -45,6 +45,7 @@ from cosi_driver.app import App
 from cosi_driver.config.backends import BackendEntry, DriverConfig, StateConfig
 from cosi_driver.config.settings import API_VERSIONS, load_settings
 from cosi_driver.core import ids, registry
+from cosi_driver.core.backend import NamesAccounts
 from cosi_driver.core.driver import Driver
 from cosi_driver.core.errors import CosiError
 from cosi_driver.core.existing import ExistingBuckets
@@ -367,6 +368,16 @@ class BackendAcceptanceSuite:
         bucket_id = (await harness.create()).bucket_id
         granted = await harness.cosi.grant(bucket_id, harness.new_name("ba"))
         assert await harness.target.probe.account_exists(_account_name(granted.account_id))
+
+    async def test_a_backend_that_names_accounts_names_the_one_it_grants(self, harness: Harness) -> None:
+        """The core locks Grant and Revoke of one access under the account name the backend
+        announces before any storage call; it must be the account the Grant then makes."""
+        backend = harness.driver.routes[BACKEND_NAME].backend
+        if not isinstance(backend, NamesAccounts):
+            pytest.skip("the backend does not name its accounts before the storage call")
+        name, access = harness.new_name(), harness.new_name("ba")
+        granted = await harness.cosi.grant((await harness.create(name)).bucket_id, access)
+        assert backend.account_name(name, access) == _account_name(granted.account_id)
 
     async def test_iam_authentication_is_refused_unless_supported(self, harness: Harness) -> None:
         if harness.backend_type.supports_iam:

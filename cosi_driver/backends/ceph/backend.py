@@ -134,6 +134,11 @@ class CephRgwBackend:
 
     # -- buckets ------------------------------------------------------------------------------
 
+    @staticmethod
+    def account_name(scope: str, access_name: str) -> str:
+        """The RGW uid a grant is made as, known before any storage call (core ``NamesAccounts``)."""
+        return account_uid(scope, access_name)
+
     async def find_bucket(self, name: str) -> FoundBucket | None:
         check_bucket_name(name)
         info, owner = await _both(self._bucket_info(name), self._owner_uid())
