@@ -41,16 +41,38 @@ def s3_info_problems(where: str, info: Any) -> list[str]:
     return problems
 
 
-def grant_problems(response: Any, bucket_ids: Sequence[str]) -> list[str]:
-    """The sidecar's validation of a KEY grant over S3: empty when it accepts the answer."""
+def azure_info_problems(where: str, info: Any) -> list[str]:
+    """What a bucket info's Azure slot lacks for the Secret (``COSI_AZURE_STORAGE_ACCOUNT``).
+
+    SIDECAR.md records the sidecar's checks for S3 only; for Azure we ask for what its Secret needs.
+    """
+    if not info.HasField("azure"):
+        return [f"{where} has no azure slot"]
+    return [] if info.azure.storage_account else [f"{where}.azure.storage_account is empty"]
+
+
+def info_problems(where: str, info: Any, protocol: str = "S3") -> list[str]:
+    """A bucket info judged for ``protocol`` (a wire enum name); GCS is not judged here."""
+    judges = {"S3": s3_info_problems, "AZURE": azure_info_problems}
+    return judges[protocol](where, info) if protocol in judges else []
+
+
+def grant_problems(response: Any, bucket_ids: Sequence[str], protocol: str = "S3") -> list[str]:
+    """The sidecar's validation of a KEY grant over ``protocol``: empty when it accepts the answer."""
     problems = [] if response.account_id else ["account_id is empty"]
     answered = [item.bucket_id for item in response.buckets]
     if sorted(answered) != sorted(bucket_ids):
         problems.append(f"the answer lists buckets {answered}, the request {list(bucket_ids)}")
     for item in response.buckets:
-        problems += s3_info_problems(f"buckets[{item.bucket_id}].bucket_info", item.bucket_info)
-    if not response.credentials.HasField("s3"):
+        problems += info_problems(f"buckets[{item.bucket_id}].bucket_info", item.bucket_info, protocol)
+    credentials = response.credentials
+    if protocol == "AZURE":
+        if not credentials.HasField("azure"):
+            problems.append("credentials has no azure slot")
+        elif not credentials.azure.access_token:
+            problems.append("credentials.azure.access_token is empty (KEY needs it)")
+    elif not credentials.HasField("s3"):
         problems.append("credentials has no s3 slot")
-    elif not (response.credentials.s3.access_key_id and response.credentials.s3.access_secret_key):
+    elif not (credentials.s3.access_key_id and credentials.s3.access_secret_key):
         problems.append("credentials.s3 lacks the access key id or the secret (KEY needs both)")
     return problems
