@@ -170,10 +170,11 @@ def test_emulate_shows_the_azure_secret_under_both_sidecars(azurite: Azurite, tm
         "NO_PROXY": "127.0.0.1",
     }
     driver = start_driver(env, tmp_path)
+    fast = ("--endpoint", driver.endpoint, "--json", "--max-backoff", "0.05")
     try:
-        result = run_cli(
-            "emulate", "--endpoint", driver.endpoint, "--json", "--deletion-policy", "Delete", "--max-backoff", "0.05"
-        )
+        result = run_cli("emulate", *fast, "--deletion-policy", "Delete")
+        v2 = run_cli("emulate", *fast, "--api", "v1alpha2", "--bucket-param", "deletionPolicy=purge")
+        v2_two = run_cli("emulate", *fast, "--api", "v1alpha2", "--mode", "READ_WRITE", "--mode", "READ_ONLY")
     finally:
         assert driver.stop() == 0
     report = json.loads(result.stdout)
@@ -187,6 +188,31 @@ def test_emulate_shows_the_azure_secret_under_both_sidecars(azurite: Azurite, tm
     assert flat["COSI_AZURE_ACCESS_TOKEN"] == "***"
     assert flat["COSI_AZURE_EXPIRY_TIMESTAMP"] == spec["secretAzure"]["expiryTimeStamp"]
     assert azurite.account_key not in result.stdout
+
+    # The v1alpha2 sidecar itself, asking for Azure because the driver lists only that: the Secret it
+    # writes has the keys the preview above promised, the expiry in the same RFC 3339 form.
+    second = json.loads(v2.stdout)
+    assert (v2.returncode, second["problems"]) == (0, [])
+    assert [call["rpc"] for call in second["calls"]][:3] == [
+        "DriverGetInfo",
+        "DriverCreateBucket",
+        "DriverCreateBucket",
+    ]
+    (written,) = second["secrets"].values()
+    assert set(written) == set(flat) and written["COSI_PROTOCOL"] == "Azure"
+    assert written["COSI_AZURE_STORAGE_ACCOUNT"] == azurite.account_name and written["COSI_AZURE_ACCESS_TOKEN"] == "***"
+    v2_expiry = datetime.strptime(written["COSI_AZURE_EXPIRY_TIMESTAMP"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert timedelta(days=364) < v2_expiry - datetime.now(UTC) <= timedelta(days=365)
+    assert second["after_delete"]["revoke"] == "OK" and azurite.account_key not in v2.stdout
+
+    # Two claims in one BucketAccess: one SAS cannot span two containers. OUT_OF_RANGE is terminal
+    # for the v1alpha2 sidecar: one Grant, no retry, no Secret, and the buckets are cleaned up.
+    third = json.loads(v2_two.stdout)
+    assert v2_two.returncode == 1 and third["secrets"] == {}
+    grants = [call for call in third["calls"] if call["rpc"] == "DriverGrantBucketAccess"]
+    assert [call["code"] for call in grants] == ["OUT_OF_RANGE"]
+    assert [problem["kind"] for problem in third["problems"]] == ["stuck"]
+    assert all(value == "OK" for key, value in third["after_delete"].items() if key.startswith("delete "))
 
 
 async def test_a_v1alpha2_lifecycle_on_one_socket_with_the_sas_on_the_data_path(azurite: Azurite) -> None:
