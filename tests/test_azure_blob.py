@@ -41,6 +41,17 @@ class TestAzureBlobOnAzurite(BackendAcceptanceSuite):
         return azure_target(azurite)
 
 
+def serve_env(server: Azurite) -> dict[str, str]:
+    """``cosi-driver serve`` on the azure-blob backend over ``server``."""
+    return {
+        "COSI_DRIVER_BACKEND": "azure-blob",
+        "COSI_DRIVER_BACKEND_ACCOUNT_NAME": server.account_name,
+        "COSI_DRIVER_BACKEND_ACCOUNT_KEY": server.account_key,
+        "COSI_DRIVER_BACKEND_ENDPOINT": server.endpoint,
+        "NO_PROXY": "127.0.0.1",
+    }
+
+
 def sas_url(response: Any) -> str:
     assert list(response.credentials) == ["azure"]
     return str(response.credentials["azure"].secrets["accessToken"])
@@ -162,14 +173,7 @@ async def test_wrong_account_key_is_permission_denied_without_the_key(azurite: A
 
 
 def test_emulate_shows_the_azure_secret_under_both_sidecars(azurite: Azurite, tmp_path: Path) -> None:
-    env = {
-        "COSI_DRIVER_BACKEND": "azure-blob",
-        "COSI_DRIVER_BACKEND_ACCOUNT_NAME": azurite.account_name,
-        "COSI_DRIVER_BACKEND_ACCOUNT_KEY": azurite.account_key,
-        "COSI_DRIVER_BACKEND_ENDPOINT": azurite.endpoint,
-        "NO_PROXY": "127.0.0.1",
-    }
-    driver = start_driver(env, tmp_path)
+    driver = start_driver(serve_env(azurite), tmp_path)
     fast = ("--endpoint", driver.endpoint, "--json", "--max-backoff", "0.05")
     try:
         result = run_cli("emulate", *fast, "--deletion-policy", "Delete")
@@ -259,14 +263,7 @@ async def test_a_v1alpha2_lifecycle_on_one_socket_with_the_sas_on_the_data_path(
 
 
 def test_v1alpha2_conformance_with_the_azure_data_path(azurite: Azurite, tmp_path: Path) -> None:
-    env = {
-        "COSI_DRIVER_BACKEND": "azure-blob",
-        "COSI_DRIVER_BACKEND_ACCOUNT_NAME": azurite.account_name,
-        "COSI_DRIVER_BACKEND_ACCOUNT_KEY": azurite.account_key,
-        "COSI_DRIVER_BACKEND_ENDPOINT": azurite.endpoint,
-        "NO_PROXY": "127.0.0.1",
-    }
-    driver = start_driver(env, tmp_path)
+    driver = start_driver(serve_env(azurite), tmp_path)
     try:
         result = run_cli(
             "conformance", "--endpoint", driver.endpoint, "--json", "--api", "v1alpha2", "--azure-check",

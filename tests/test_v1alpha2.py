@@ -216,9 +216,8 @@ def test_both_rule_sets_pass_with_the_data_path(kind: str, request: pytest.Fixtu
     driver = start_driver(env, workdir)
     try:
         code, report = conformance(driver.endpoint, "--api", "both", "--s3-check", "--name-prefix", prefix,
-                                   "--alt-bucket-param", "deletionPolicy=retain", "--skip", "azure", "--skip", "v2.azure",
-                                   *MODE_FLAGS,
-                                   timeout=900)  # fmt: skip
+                                   "--alt-bucket-param", "deletionPolicy=retain", "--skip", "azure",
+                                   "--skip", "v2.azure", *MODE_FLAGS, timeout=900)  # fmt: skip
     finally:
         assert driver.stop() == 0
     assert not_passed(report) == {}
