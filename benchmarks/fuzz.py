@@ -1,5 +1,7 @@
 """The seeded RPC fuzz (cosi_driver.testing.fuzz) on the real backends: s3 on SeaweedFS, ceph-rgw.
 
+Both COSI APIs are fuzzed on the one socket (v1alpha1 and v1alpha2 RPCs mixed about half and half).
+
 ``make test`` runs it on the filesystem backend; here the same generator drives ``cosi-driver
 serve`` over real storage, where names and parameters reach S3, IAM and the RGW Admin API. The
 figures are calls, the codes seen and the time; any UNKNOWN/INTERNAL, unanswered call, secret in a
@@ -65,6 +67,8 @@ def _print(report: Report, label: str, result: FuzzReport, alive: bool) -> None:
     report.figure(f"fuzz, {label}: calls", str(result.calls), f"seed {SEED}")
     report.figure(f"fuzz, {label}: time", f"{result.seconds:.1f} s", f"{result.calls / result.seconds:.0f} calls/s")
     report.figure(f"fuzz, {label}: codes", "", codes)
+    per_api = ", ".join(f"{api} {n}" for api, n in sorted(result.by_api.items()))
+    report.figure(f"fuzz, {label}: calls per API", "", per_api)
     for rpc, counter in sorted(result.by_rpc.items()):
         report.figure(f"  {rpc}", "", ", ".join(f"{name} {n}" for name, n in counter.most_common()))
     verdict = "ok" if not (result.problems or result.cleanup_failures) and alive else "FAILED"

@@ -187,6 +187,10 @@ class FilesystemBackend:
         return Granted(account=account, credentials=credentials)
 
     async def revoke_access(self, request: RevokeAccess) -> None:
+        try:
+            _check_bucket_name(request.account)
+        except InvalidArgument:
+            return  # an id may name any account (NUL, '/', 300 bytes); no file of ours is called that
         with self._storage(f"revoke account {request.account!r}"):
             await asyncio.to_thread(remove_file, self._accounts / f"{request.account}.json")
 

@@ -31,6 +31,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="v1alpha2: a claim of the BucketAccess and its access mode (repeat; default one READ_WRITE)",
     )
     parser.add_argument(
+        "--protocol",
+        choices=["S3", "Azure"],
+        help="v1alpha2: the claims' protocol (default: S3 when the driver lists it, else the first it lists)",
+    )
+    parser.add_argument(
         "--endpoint",
         default=os.environ.get("COSI_ENDPOINT", DEFAULT_ENDPOINT),
         help=f"driver endpoint (default: $COSI_ENDPOINT or {DEFAULT_ENDPOINT})",
@@ -121,7 +126,8 @@ def _run_v1alpha2(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from cosi_driver.testing.emulator.sidecar_v1alpha2 import V1Alpha2Options, emulate_v1alpha2
+    from cosi_driver.testing.emulator.options import V1Alpha2Options
+    from cosi_driver.testing.emulator.sidecar_v1alpha2 import emulate_v1alpha2
 
     record = asyncio.run(
         emulate_v1alpha2(
@@ -130,6 +136,10 @@ def _run_v1alpha2(args: argparse.Namespace) -> int:
                 bucket_params=dict(args.bucket_param),
                 access_params=dict(args.access_param),
                 modes=tuple(args.mode or ["READ_WRITE"]),
+                protocol=args.protocol or "",
+                driver_name=args.driver_name,
+                workers=max(1, args.workers),
+                reconnect_backoff=None if args.reconnect_backoff is None else max(0.001, args.reconnect_backoff),
                 duplicate_creates=max(0, args.duplicate_creates),
                 duplicate_grants=max(0, args.duplicate_grants),
                 max_backoff=max(0.0, args.max_backoff),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import grpc
@@ -46,6 +47,9 @@ _AUTH_TYPES = {
     pb.AuthenticationType.KEY: AuthenticationType.KEY,
     pb.AuthenticationType.SERVICE_ACCOUNT: AuthenticationType.SERVICE_ACCOUNT,
 }
+#: ``expiry_timestamp`` as RFC 3339 in UTC, the form the v1alpha2 sidecar copies into
+#: ``COSI_AZURE_EXPIRY_TIMESTAMP`` (v1alpha1 answers Go's time.String() layout instead).
+RFC3339_LAYOUT = "%Y-%m-%dT%H:%M:%SZ"
 _STYLES = {AddressingStyle.PATH: pb.S3AddressingStyle.PATH, AddressingStyle.VIRTUAL: pb.S3AddressingStyle.VIRTUAL}
 
 
@@ -91,7 +95,7 @@ def credentials_to_pb(credentials: Credentials) -> pb.CredentialInfo:
             )
         )
     if isinstance(credentials, AzureCredentials):
-        expiry = credentials.expiry.isoformat() if credentials.expiry else ""
+        expiry = credentials.expiry.astimezone(UTC).strftime(RFC3339_LAYOUT) if credentials.expiry else ""
         return pb.CredentialInfo(
             azure=pb.AzureCredentialInfo(access_token=credentials.access_token.reveal(), expiry_timestamp=expiry)
         )

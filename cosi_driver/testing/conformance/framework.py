@@ -205,6 +205,11 @@ class Session:
         request = pb.DriverRevokeBucketAccessRequest(bucket_id=bucket_id, account_id=account_id)
         return self._call(self.provisioner.DriverRevokeBucketAccess, request)
 
+    def v2_protocol(self) -> str:
+        """The protocol v1alpha2 grants ask for: S3 when the driver lists it, else its first one."""
+        listed = self.shared.get("v2_protocols") or ["S3"]
+        return "S3" if "S3" in listed else str(listed[0])
+
     def create2_request(
         self, name: str, params: Mapping[str, str] | None = None, protocols: tuple[str, ...] = ()
     ) -> Awaitable[Any]:
@@ -218,18 +223,21 @@ class Session:
         buckets: list[tuple[str, str]],
         params: Mapping[str, str] | None = None,
         *,
-        protocol: str = "S3",
+        protocol: str | None = None,
         authentication: str = "KEY",
         service_account: str = "",
     ) -> Awaitable[Any]:
         chosen = dict(self.options.v1alpha2_access_params if params is None else params)
+        protocol = protocol or self.v2_protocol()
         request = v2.grant_request(
             name, buckets, protocol, authentication, service_account=service_account, params=chosen
         )
         return self._call(self.provisioner2.DriverGrantBucketAccess, request)
 
     def revoke2_request(self, account_id: str, bucket_ids: tuple[str, ...] | list[str]) -> Awaitable[Any]:
-        request = v2.revoke_request(account_id, list(bucket_ids), params=dict(self.options.v1alpha2_access_params))
+        request = v2.revoke_request(
+            account_id, list(bucket_ids), self.v2_protocol(), params=dict(self.options.v1alpha2_access_params)
+        )
         return self._call(self.provisioner2.DriverRevokeBucketAccess, request)
 
     def delete2_request(self, bucket_id: str, params: Mapping[str, str] | None = None) -> Awaitable[Any]:

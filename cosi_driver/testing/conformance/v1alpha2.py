@@ -20,8 +20,8 @@ from cosi_driver.testing.conformance.identity import v1alpha2_name_problem
 from cosi_driver.testing.sidecar_formats_v1alpha2 import (
     TERMINAL,
     grant_problems,
+    info_problems,
     protocol_names,
-    s3_info_problems,
     supported_protocols_problem,
 )
 
@@ -54,7 +54,7 @@ async def create2(session: Session, name: str | None = None, params: Any = None)
 
 
 async def grant2(session: Session, buckets: list[tuple[str, str]], name: str | None = None) -> tuple[str, Any]:
-    """A tracked v1alpha2 KEY grant over S3; returns (account name, response)."""
+    """A tracked v1alpha2 KEY grant over the run's protocol; returns (account name, response)."""
     name = name or session.new_name("ba")
     answer = await session.answer(session.grant2_request(name, buckets))
     session.track_account2(answer, [bucket_id for bucket_id, _ in buckets])
@@ -64,7 +64,7 @@ async def grant2(session: Session, buckets: list[tuple[str, str]], name: str | N
         raise CheckFailed(f"v1alpha2 DriverGrantBucketAccess {name!r} failed: {answer.describe()}")
     response = answer.response
     check_id2("account_id", response.account_id, session)
-    problems = grant_problems(response, [bucket_id for bucket_id, _ in buckets])
+    problems = grant_problems(response, [bucket_id for bucket_id, _ in buckets], session.v2_protocol())
     if problems:
         raise CheckFailed("; ".join(problems) + ". The v1alpha2 sidecar refuses this answer and retries")
     return name, response
@@ -94,9 +94,7 @@ async def get_info(session: Session) -> str:
 @check("v2.create.ok", "v1alpha2 Create answers a valid bucket_id and filled bucket info", requires=(INFO,), api=API)
 async def create_ok(session: Session) -> str:
     name, response = await create2(session)
-    problems = []
-    if "S3" in session.shared["v2_protocols"]:
-        problems = s3_info_problems("protocols", response.protocols)
+    problems = info_problems("protocols", response.protocols, session.v2_protocol())
     if problems:
         raise CheckFailed("; ".join(problems))
     session.shared["v2_create"] = (name, response)

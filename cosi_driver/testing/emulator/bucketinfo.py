@@ -12,7 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from cosi_driver.spec.v1alpha2 import cosi_pb2 as pb
 from cosi_driver.testing.sidecar_formats import AZURE_KEY, S3_KEY, parse_go_time, rfc3339
+from cosi_driver.testing.sidecar_formats_v1alpha2 import flat_secret
 
 
 def bucket_info_json(
@@ -53,41 +55,35 @@ def bucket_info_json(
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-#: Secret keys of the v1alpha2 sidecar (one Secret per bucket), by v1alpha1 credential entry.
-_V1ALPHA2_KEYS = {
-    S3_KEY: {
-        "endpoint": "COSI_S3_ENDPOINT",
-        "region": "COSI_S3_REGION",
-        "accessKeyID": "COSI_S3_ACCESS_KEY_ID",
-        "accessSecretKey": "COSI_S3_ACCESS_SECRET_KEY",
-    },
-    AZURE_KEY: {"accessToken": "COSI_AZURE_ACCESS_TOKEN"},
-}
-#: Values that are secrets in the v1alpha2 Secret (masked in reports).
-V1ALPHA2_SECRET_KEYS = frozenset({"COSI_S3_ACCESS_SECRET_KEY", "COSI_AZURE_ACCESS_TOKEN", "COSI_GCS_ACCESS_SECRET"})
-
-
 def v1alpha2_secret_data(
     *, bucket_name: str, storage_account: str, credentials: Mapping[str, Mapping[str, str]]
 ) -> dict[str, str] | None:
     """The data of the Secret the v1alpha2 sidecar would write for the same bucket and credentials.
 
-    Its expiry is ISO 8601 (RFC 3339), not Go's time.String() layout; S3 addressing is path style,
-    the one every built-in backend answers. None when the credentials are of neither protocol.
+    The v1alpha1 answer is restated as the v1alpha2 answer a driver would give for it (path-style
+    S3, the one every built-in backend answers; the Azure expiry in RFC 3339, not Go's time.String()
+    layout) and handed to the one builder of that Secret. None for credentials of neither protocol.
     """
     if S3_KEY in credentials:
         values = credentials[S3_KEY]
-        data = {"COSI_PROTOCOL": "S3", "COSI_S3_BUCKET_ID": bucket_name, "COSI_S3_ADDRESSING_STYLE": "path"}
-    elif AZURE_KEY in credentials:
+        info = pb.ObjectProtocolAndBucketInfo(
+            s3=pb.S3BucketInfo(
+                bucket_id=bucket_name,
+                endpoint=values.get("endpoint", ""),
+                region=values.get("region", ""),
+                addressing_style=pb.S3AddressingStyle(style=pb.S3AddressingStyle.PATH),
+            )
+        )
+        keys = pb.S3CredentialInfo(
+            access_key_id=values.get("accessKeyID", ""), access_secret_key=values.get("accessSecretKey", "")
+        )
+        return flat_secret("S3", info, pb.CredentialInfo(s3=keys))
+    if AZURE_KEY in credentials:
         values = credentials[AZURE_KEY]
-        expiry = rfc3339(parse_go_time(values.get("expiryTs", "")))
-        data = {
-            "COSI_PROTOCOL": "Azure",
-            "COSI_AZURE_STORAGE_ACCOUNT": storage_account,
-            "COSI_AZURE_EXPIRY_TIMESTAMP": expiry or "",
-        }
-    else:
-        return None
-    key = S3_KEY if S3_KEY in credentials else AZURE_KEY
-    data.update({target: values.get(source, "") for source, target in _V1ALPHA2_KEYS[key].items()})
-    return dict(sorted(data.items()))
+        token = pb.AzureCredentialInfo(
+            access_token=values.get("accessToken", ""),
+            expiry_timestamp=rfc3339(parse_go_time(values.get("expiryTs", ""))) or "",
+        )
+        info = pb.ObjectProtocolAndBucketInfo(azure=pb.AzureBucketInfo(storage_account=storage_account))
+        return flat_secret("AZURE", info, pb.CredentialInfo(azure=token))
+    return None

@@ -17,6 +17,11 @@ SIDECAR_MAX_BACKOFF = 30.0
 SIDECAR_WORKERS = 40
 
 
+def backoff(failures: int, cap: float) -> float:
+    """The wait before an object's next attempt after ``failures`` failures (both sidecars' work queue)."""
+    return float(min(FIRST_BACKOFF * 2 ** (failures - 1), cap))
+
+
 @dataclass(frozen=True)
 class EmulatorOptions:
     endpoint: str
@@ -44,3 +49,16 @@ class EmulatorOptions:
     # gRPC's reconnect backoff after the driver went away (None: the library default, as the
     # sidecar has it: 1 s growing to 120 s). A number fixes it, for tests that restart drivers.
     reconnect_backoff: float | None = None
+
+
+@dataclass(frozen=True)
+class V1Alpha2Options(EmulatorOptions):
+    """The v1alpha2 run: one claim per mode, all of them in one BucketAccess.
+
+    ``protocol`` is the claims' protocol as the CRDs spell it (``S3``, ``Azure``); empty takes S3
+    when the driver lists it, else the first protocol it lists.
+    """
+
+    modes: tuple[str, ...] = ("READ_WRITE",)
+    protocol: str = ""
+    authentication_type: str = "KEY"

@@ -11,10 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cosi_driver.core.secret import MASK
-from cosi_driver.testing.emulator.bucketinfo import V1ALPHA2_SECRET_KEYS
+from cosi_driver.testing.sidecar_formats_v1alpha2 import SECRET_KEYS as V1ALPHA2_SECRET_KEYS
 
 SECRET_JSON_FIELDS = ("accessSecretKey", "acessToken")
-# The v1alpha2 sidecar's flat Secret keys whose values are secret.
 
 
 @dataclass(frozen=True)

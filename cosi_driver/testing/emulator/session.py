@@ -9,6 +9,9 @@ never has two calls in flight: the sidecar's one-operation-per-object rule.
 A call that cannot reach the driver (socket gone, driver killed mid-call) fails in the gRPC client
 with UNAVAILABLE, which the sidecar treats like any refusal: an Event, a backoff, a retry on the same
 connection. gRPC reconnects by itself, so a driver restarted on the same socket is picked up again.
+
+Both sidecar generations use it: ``api`` picks the stubs (v0.2.2 speaks v1alpha1, upstream main
+v1alpha2); everything else, the pool, the reconnect backoff and the recording, is the same.
 """
 
 from __future__ import annotations
@@ -22,10 +25,15 @@ from typing import Any
 
 import grpc
 
-from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
-from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb_grpc
+from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb1
+from cosi_driver.spec.v1alpha1 import cosi_pb2_grpc as pb1_grpc
+from cosi_driver.spec.v1alpha2 import cosi_pb2 as pb2
+from cosi_driver.spec.v1alpha2 import cosi_pb2_grpc as pb2_grpc
 from cosi_driver.testing.emulator.options import EmulatorOptions
 from cosi_driver.testing.emulator.record import Call, Problem
+
+#: The generated modules each sidecar generation talks through.
+_STUBS: dict[str, tuple[Any, Any]] = {"v1alpha1": (pb1, pb1_grpc), "v1alpha2": (pb2, pb2_grpc)}
 
 #: Called with every call as soon as its answer is in (tests use it to act at chosen points).
 Observer = Callable[[Call], None]
@@ -39,12 +47,14 @@ class Answer:
 
 
 class SidecarSession:
-    def __init__(self, options: EmulatorOptions, observer: Observer | None = None) -> None:
+    def __init__(self, options: EmulatorOptions, observer: Observer | None = None, api: str = "v1alpha1") -> None:
         self.options = options
+        self.pb, self._pb_grpc = _STUBS[api]
         self.observer = observer
         self.started = time.monotonic()
         self.workers = asyncio.Semaphore(max(1, options.workers))
         self.driver_name: str | None = None
+        self.info: Any = None  # the DriverGetInfo answer, once started
         #: Set once an answer has crashed the sidecar: every object stops where it is.
         self.crashed = False
         self._channel: grpc.aio.Channel | None = None
@@ -59,8 +69,8 @@ class SidecarSession:
                 ("grpc.max_reconnect_backoff_ms", ms),
             ]
         self._channel = grpc.aio.insecure_channel(self.options.endpoint, options=channel_options)
-        self.identity = pb_grpc.IdentityStub(self._channel)
-        self.provisioner = pb_grpc.ProvisionerStub(self._channel)
+        self.identity = self._pb_grpc.IdentityStub(self._channel)
+        self.provisioner = self._pb_grpc.ProvisionerStub(self._channel)
         return self
 
     async def __aexit__(
@@ -92,7 +102,7 @@ class SidecarSession:
             "DriverGetInfo",
             "sidecar start",
             1,
-            lambda: self.identity.DriverGetInfo(pb.DriverGetInfoRequest(), timeout=self.options.call_timeout),
+            lambda: self.identity.DriverGetInfo(self.pb.DriverGetInfoRequest(), timeout=self.options.call_timeout),
         )
         if answer.code is not grpc.StatusCode.OK:
             self.crashed = True
@@ -101,6 +111,7 @@ class SidecarSession:
                 f"DriverGetInfo failed ({answer.code.name}: {answer.message}); the sidecar exits at start-up and "
                 "restarts in CrashLoopBackOff, serving no claim at all",
             )
+        self.info = answer.response
         self.driver_name = name = str(answer.response.name)
         wanted = self.options.driver_name
         if wanted is not None and wanted.lower() != name.lower():
@@ -118,5 +129,11 @@ def _summary(rpc: str, response: Any) -> str:
     if rpc == "DriverCreateBucket":
         return f"bucket_id {response.bucket_id!r}"
     if rpc == "DriverGrantBucketAccess":
-        return f"account_id {response.account_id!r}, credentials {sorted(response.credentials)}"
+        credentials = response.credentials  # v1alpha1: a map by protocol; v1alpha2: one slot set
+        slots = (
+            sorted(credentials)
+            if not hasattr(credentials, "ListFields")
+            else [f.name for f, _ in credentials.ListFields()]
+        )
+        return f"account_id {response.account_id!r}, credentials {slots}"
     return ""

@@ -40,7 +40,7 @@ import grpc
 
 from cosi_driver.spec.v1alpha1 import cosi_pb2 as pb
 from cosi_driver.testing.emulator.bucketinfo import bucket_info_json, v1alpha2_secret_data
-from cosi_driver.testing.emulator.options import FIRST_BACKOFF, EmulatorOptions
+from cosi_driver.testing.emulator.options import EmulatorOptions, backoff
 from cosi_driver.testing.emulator.record import Problem, Record
 from cosi_driver.testing.emulator.session import Answer, Observer, SidecarSession
 from cosi_driver.testing.sidecar_formats import go_status_error
@@ -131,8 +131,7 @@ class SidecarEmulator:
 
     async def _backoff(self, kind: str) -> None:
         self._failures[kind] += 1
-        delay = min(FIRST_BACKOFF * 2 ** (self._failures[kind] - 1), self.options.max_backoff)
-        await asyncio.sleep(delay)
+        await asyncio.sleep(backoff(self._failures[kind], self.options.max_backoff))
 
     async def _retry(
         self,
