@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +30,29 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
-    directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=_tmp_prefix(path.name), suffix=".tmp", dir=directory)
+@contextlib.contextmanager
+def _staged(path: Path, data: bytes, mode: int) -> Iterator[str]:
+    """``data`` written and fsynced to a private temporary file beside ``path``; yields its name.
+
+    The caller moves it into place (rename or link); whatever is left is removed afterwards.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=_tmp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
+        yield tmp_name
+    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        raise
-    fsync_dir(directory)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
+    with _staged(path, data, mode) as tmp_name:
+        os.replace(tmp_name, path)
+    fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, document: Any, mode: int = 0o600) -> None:
@@ -57,20 +66,11 @@ def create_bytes(path: Path, data: bytes, mode: int = 0o600) -> bool:
     link never replaces an existing file, so two processes creating one path at once cannot both
     win, and a reader never sees a partial file.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=_tmp_prefix(path.name), suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with _staged(path, data, mode) as tmp_name:
         try:
             os.link(tmp_name, path)
         except FileExistsError:
             return False
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
     fsync_dir(path.parent)
     return True
 
