@@ -40,6 +40,7 @@ from cosi_driver.core.backend import (
     FoundBucket,
     GrantAccess,
     Granted,
+    NamesAccounts,
     RevokeAccess,
 )
 from cosi_driver.core.credentials import CredentialKit, KeyPair
@@ -112,6 +113,7 @@ __all__ = [  # noqa: RUF022 -- grouped by purpose, as an author reads it
     "FoundBucket",
     "GrantAccess",
     "AccessedBucket",
+    "NamesAccounts",
     "Granted",
     "RevokeAccess",
     "ObjectProtocol",

@@ -2,7 +2,8 @@
 
 During a handover the old and the new leader's drivers can both be working. These tests build two
 complete drivers over the same state directory and the same filesystem backend root and race
-them; the real-backend races (SeaweedFS, Ceph RGW) are listed as open work in issue 18.
+them on the filesystem backend; tests/test_s3_two_drivers.py and tests/test_ceph_two_drivers.py race
+two drivers on SeaweedFS and Ceph RGW.
 """
 
 from __future__ import annotations
