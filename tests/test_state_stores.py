@@ -450,7 +450,8 @@ async def test_a_driver_on_the_kubernetes_store_survives_losing_its_disk(
                 granted = await client.grant(bucket_id, f"ba-{bucket}", accessMode="readwrite")
                 answers.append((bucket_id, granted.account_id, s3_secrets(granted)))
         finally:
-            assert driver.stop() == 0
+            code = driver.stop()
+        assert code == 0, driver.log()[-2000:]
         assert not (workdir / "state").exists(), "the file state store must not be used"
     assert answers[0] == answers[1], "the restarted driver answered the retries differently"
 

@@ -8,7 +8,8 @@ and one storage, as two pods of one Deployment do.
 
 Leader election, from the v0.2.2 source (``internal/runtime/controller.go`` and the client-go it
 vendors): the Lease lives in ``POD_NAMESPACE`` (``default`` here) and is named after the driver,
-``sanitize("cosi/" + driver name)``; the holder identity is ``sanitize(os.Hostname())``. Two
+``sanitize(driver name + "/cosi")`` (``sidecar/cmd/cmd.go`` passes the name as the lock name and
+"cosi" as the identity); the holder identity is ``sanitize(os.Hostname())``. Two
 sidecars on one machine would therefore share one identity, and client-go lets a candidate whose
 identity already holds the Lease renew it at once: both would lead. So B's sidecar runs in a UTS
 namespace of its own (``unshare --uts``) with a hostname of its own; nothing else differs.
@@ -68,7 +69,7 @@ def sanitize(name: str) -> str:
 
 
 def lease_name(driver_name: str) -> str:
-    return sanitize(f"cosi/{driver_name}")
+    return sanitize(f"{driver_name}/cosi")
 
 
 def lease_holder(cluster: Cluster, driver_name: str) -> str | None:
@@ -248,21 +249,24 @@ class Replica:
 def leader_of(cluster: Cluster, driver_name: str, replicas: list[Replica]) -> Replica:
     """The replica holding the Lease; its sidecar's log must say so and no other's may."""
     holder = lease_holder(cluster, driver_name)
-    (leader,) = [replica for replica in replicas if replica.sidecar.identity == holder] or [None]
-    assert leader is not None, f"Lease {lease_name(driver_name)} is held by {holder!r}, no replica of ours"
+    holders = [replica for replica in replicas if replica.sidecar.identity == holder]
+    assert len(holders) == 1, f"Lease {lease_name(driver_name)} is held by {holder!r}, not by one replica of ours"
+    leader = holders[0]
     assert [replica.name for replica in replicas if replica.leads_by_log()] == [leader.name], (
         f"only the holder {leader.name} may have started leading"
     )
     return leader
 
 
-def wait_for_takeover(cluster: Cluster, driver_name: str, standby: Replica, timeout: float = TAKEOVER_BOUND) -> float:
-    """Seconds until ``standby`` holds the Lease and its sidecar has started leading."""
-    started = time.monotonic()
+def wait_for_takeover(
+    cluster: Cluster, driver_name: str, standby: Replica, since: float, timeout: float = TAKEOVER_BOUND
+) -> float:
+    """Seconds from ``since`` (the leader's death, monotonic) until ``standby`` holds the Lease and
+    its sidecar has started leading."""
     wait_until(
         lambda: lease_holder(cluster, driver_name) == standby.sidecar.identity and standby.leads_by_log(),
-        timeout,
+        max(0.0, since + timeout - time.monotonic()),
         f"replica {standby.name} to take Lease {lease_name(driver_name)} over",
         1.0,
     )
-    return time.monotonic() - started
+    return time.monotonic() - since

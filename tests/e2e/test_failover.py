@@ -148,12 +148,13 @@ def test_the_standby_finishes_a_burst_once_after_the_leaders_pod_is_killed(
         0.5,
     )
     leader.kill()
+    killed_at = time.monotonic()
     made, granted = len(new_buckets()), len(profile.accounts(new_buckets()))
     assert granted < BURST, "the burst was over before the kill; nothing was handed over"
     assert lease_holder(cluster, driver_name) == leader.sidecar.identity, "the Lease moved before the kill"
 
     try:
-        takeover = wait_for_takeover(cluster, driver_name, standby)
+        takeover = wait_for_takeover(cluster, driver_name, standby, since=killed_at)
     except TimeoutError as error:
         raise AssertionError(f"{error}; Leases in default: {leases(cluster)}") from None
     stats = e2e_stats(request.config)
