@@ -76,6 +76,15 @@ async def increment(store: StateStore, key: str, times: int) -> None:
         await update(store, key, lambda current: {"count": (current or {"count": 0})["count"] + 1}, attempts=1000)
 
 
+async def race_creates(pair: tuple[StateStore, StateStore], key: str, writers: int) -> dict[str, Any]:
+    """``writers`` creates of one key from both instances at once: one wins, and all get its document."""
+    outcomes = await asyncio.gather(*(pair[index % 2].create(key, {"writer": index}) for index in range(writers)))
+    winners = [outcome.entry.document for outcome in outcomes if outcome.won]
+    assert len(winners) == 1
+    assert all(outcome.entry.document == winners[0] for outcome in outcomes)
+    return winners[0]
+
+
 async def test_file_store_round_trips_and_keeps_files_private(tmp_path: Path) -> None:
     store = FileStateStore(tmp_path / "state")
     await exercise(store)
@@ -102,13 +111,8 @@ async def test_stores_keep_the_conditional_write_contract(shared_pair: tuple[Sta
 async def test_concurrent_creates_have_one_winner_whose_document_everyone_gets(
     shared_pair: tuple[StateStore, StateStore],
 ) -> None:
-    outcomes = await asyncio.gather(
-        *(shared_pair[index % 2].create("credentials/s3/u", {"writer": index}) for index in range(16))
-    )
-    winners = [outcome.entry.document for outcome in outcomes if outcome.won]
-    assert len(winners) == 1
-    assert all(outcome.entry.document == winners[0] for outcome in outcomes)
-    assert await shared_pair[0].get("credentials/s3/u") == winners[0]
+    winner = await race_creates(shared_pair, "credentials/s3/u", 16)
+    assert await shared_pair[0].get("credentials/s3/u") == winner
 
 
 async def test_concurrent_read_modify_writes_lose_no_update(shared_pair: tuple[StateStore, StateStore]) -> None:
@@ -335,12 +339,8 @@ async def test_kubernetes_stores_keep_the_conditional_write_contract_on_the_apis
 async def test_kubernetes_stores_racing_on_one_key_have_one_creator_and_lose_no_update(
     kube_pair: tuple[StateStore, StateStore],
 ) -> None:
-    outcomes = await asyncio.gather(
-        *(kube_pair[index % 2].create("credentials/s3/raced", {"writer": index}) for index in range(12))
-    )
-    winners = [outcome.entry.document for outcome in outcomes if outcome.won]
-    assert len(winners) == 1
-    assert all(outcome.entry.document == winners[0] for outcome in outcomes)
+    winner = await race_creates(kube_pair, "credentials/s3/raced", 12)
+    assert await kube_pair[1].get("credentials/s3/raced") == winner
     # Every writer but the first read a resourceVersion someone else replaced: each retried until it stuck.
     await asyncio.gather(*(increment(kube_pair[index % 2], "bucket/fs/counter", 6) for index in range(4)))
     assert await kube_pair[0].get("bucket/fs/counter") == {"count": 24}

@@ -116,6 +116,8 @@ def two_replicas(request: pytest.FixtureRequest, k8s_cluster: Cluster) -> Iterat
             replicas=[Replica("A", stacks[0], leading), Replica("B", stacks[1], standby)],
         )
     finally:
+        if stacks:
+            e2e_stats(request.config).races[f"failover-{profile_name}"] = stacks[0].race
         if standby is not None:
             standby.stop()
         for stack in stacks:
