@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import grpc
 import pytest
 
 from cosi_driver.config.backends import StateConfig
@@ -75,6 +76,15 @@ async def increment(store: StateStore, key: str, times: int) -> None:
         await update(store, key, lambda current: {"count": (current or {"count": 0})["count"] + 1}, attempts=1000)
 
 
+async def race_creates(pair: tuple[StateStore, StateStore], key: str, writers: int) -> dict[str, Any]:
+    """``writers`` creates of one key from both instances at once: one wins, and all get its document."""
+    outcomes = await asyncio.gather(*(pair[index % 2].create(key, {"writer": index}) for index in range(writers)))
+    winners = [outcome.entry.document for outcome in outcomes if outcome.won]
+    assert len(winners) == 1
+    assert all(outcome.entry.document == winners[0] for outcome in outcomes)
+    return winners[0]
+
+
 async def test_file_store_round_trips_and_keeps_files_private(tmp_path: Path) -> None:
     store = FileStateStore(tmp_path / "state")
     await exercise(store)
@@ -101,13 +111,8 @@ async def test_stores_keep_the_conditional_write_contract(shared_pair: tuple[Sta
 async def test_concurrent_creates_have_one_winner_whose_document_everyone_gets(
     shared_pair: tuple[StateStore, StateStore],
 ) -> None:
-    outcomes = await asyncio.gather(
-        *(shared_pair[index % 2].create("credentials/s3/u", {"writer": index}) for index in range(16))
-    )
-    winners = [outcome.entry.document for outcome in outcomes if outcome.won]
-    assert len(winners) == 1
-    assert all(outcome.entry.document == winners[0] for outcome in outcomes)
-    assert await shared_pair[0].get("credentials/s3/u") == winners[0]
+    winner = await race_creates(shared_pair, "credentials/s3/u", 16)
+    assert await shared_pair[0].get("credentials/s3/u") == winner
 
 
 async def test_concurrent_read_modify_writes_lose_no_update(shared_pair: tuple[StateStore, StateStore]) -> None:
@@ -318,37 +323,155 @@ async def test_kubernetes_store_keeps_each_document_in_a_labelled_secret(k8s_clu
     assert await kubernetes_store(k8s_cluster, namespace, prefix="other-").keys() == []
 
 
-async def test_a_driver_on_the_kubernetes_store_survives_losing_its_disk(
+@pytest.fixture
+def kube_pair(k8s_cluster: Cluster, namespace: str) -> tuple[StateStore, StateStore]:
+    """Two store objects on one namespace of the real apiserver, as two driver pods have them."""
+    return kubernetes_store(k8s_cluster, namespace), kubernetes_store(k8s_cluster, namespace)
+
+
+async def test_kubernetes_stores_keep_the_conditional_write_contract_on_the_apiserver(
+    kube_pair: tuple[StateStore, StateStore],
+) -> None:
+    """The apiserver's own 409s: a taken name for the second create, a stale resourceVersion for a swap."""
+    await exercise_conditional_writes(*kube_pair)
+
+
+async def test_kubernetes_stores_racing_on_one_key_have_one_creator_and_lose_no_update(
+    kube_pair: tuple[StateStore, StateStore],
+) -> None:
+    winner = await race_creates(kube_pair, "credentials/s3/raced", 12)
+    assert await kube_pair[1].get("credentials/s3/raced") == winner
+    # Every writer but the first read a resourceVersion someone else replaced: each retried until it stuck.
+    await asyncio.gather(*(increment(kube_pair[index % 2], "bucket/fs/counter", 6) for index in range(4)))
+    assert await kube_pair[0].get("bucket/fs/counter") == {"count": 24}
+
+
+def kubernetes_driver_config(
+    path: Path, k8s_cluster: Cluster, namespace: str, backend: dict[str, Any], request_timeout: float = 10
+) -> Path:
+    """A driver config file: one backend, state in Secrets of ``namespace`` on the kit's apiserver."""
+    document = {
+        "backends": {"store-test": {"type": backend["type"], "default": True, "config": backend["config"]}},
+        "state": {
+            "type": "kubernetes",
+            "config": {
+                "namespace": namespace,
+                "kubeconfig": str(k8s_cluster.kubeconfig),
+                "request_timeout": request_timeout,
+            },
+        },
+    }
+    path.write_text(json.dumps(document))  # JSON is YAML
+    return path
+
+
+async def test_a_paused_apiserver_is_unavailable_within_the_request_timeout_and_calls_recover(
     k8s_cluster: Cluster, namespace: str, tmp_path: Path
 ) -> None:
-    """In a pod, the filesystem is an emptyDir: ids and secrets must come back from the API."""
-    config = tmp_path / "driver.yaml"
-    config.write_text(
-        f"backends:\n  fs:\n    type: filesystem\n    config: {{root: {tmp_path / 'data'}}}\n"
-        f"state:\n  type: kubernetes\n  config: {{namespace: {namespace}, kubeconfig: {k8s_cluster.kubeconfig!s}}}\n"
-    )
+    """A hung apiserver (SIGSTOP: connections accepted, never answered) must not hang the driver."""
     from cosi_driver.testing.client import CosiClient
 
+    store = build_store(
+        StateConfig(
+            "kubernetes",
+            {"namespace": namespace, "kubeconfig": str(k8s_cluster.kubeconfig), "request_timeout": 1},
+        )
+    )
+    await store.put("bucket/fs/before", {"fingerprint": "f"})
+    config = kubernetes_driver_config(
+        tmp_path / "driver.yaml",
+        k8s_cluster,
+        namespace,
+        {"type": "filesystem", "config": {"root": str(tmp_path / "data")}},
+        request_timeout=1,
+    )
     workdir = tmp_path / "run"
     workdir.mkdir()
-    driver = start_driver({"COSI_DRIVER_CONFIG": str(config)}, workdir)
-    async with CosiClient(driver.endpoint) as client:
-        bucket_id = (await client.create("bucket-k", deletionPolicy="purge")).bucket_id
-    assert driver.stop() == 0
-    assert not (workdir / "state").exists(), "the file state store must not be used"
+    driver = start_driver({"COSI_DRIVER_CONFIG": str(config), "COSI_DRIVER_OPERATION_TIMEOUT": "5"}, workdir)
+    try:
+        async with CosiClient(driver.endpoint) as client:
+            with k8s_cluster.apiserver_paused():
+                started = asyncio.get_running_loop().time()
+                with pytest.raises(Unavailable, match="unreachable") as raised:
+                    await store.get("bucket/fs/before")
+                read_took = asyncio.get_running_loop().time() - started
+                with pytest.raises(Unavailable, match="unreachable"):
+                    await store.create("credentials/s3/paused", {"secret_access_key": "s3cr3t-value"})
+                started = asyncio.get_running_loop().time()
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await asyncio.wait_for(client.create("bucket-paused"), 60)
+                create_took = asyncio.get_running_loop().time() - started
+            assert repr(namespace) in str(raised.value) and "s3cr3t-value" not in str(raised.value)
+            # One request timeout per attempt of the client's few retries, not the sidecar's forever.
+            assert read_took < 15, f"the read took {read_took:.1f}s with a 1 s request timeout"
+            assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            assert create_took < 30, f"Create took {create_took:.1f}s with a 5 s operation time limit"
+            assert "Traceback" not in (refused.value.details() or "")
+            # The apiserver is back: the sidecar's retry of the same Create succeeds and is recorded.
+            created = await client.create("bucket-paused")
+            assert created.bucket_id
+            assert await store.get("bucket/store-test/bucket-paused") is not None
+            assert await store.get("bucket/fs/before") == {"fingerprint": "f"}
+    finally:
+        driver.stop()
+
+
+@pytest.fixture(params=["filesystem", "s3-seaweedfs"])
+def lost_disk_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The backend of the disk-loss test; with s3 a retried Grant would mint (rotate) a key unless the
+    stored one comes back from the state store."""
+    if request.param == "filesystem":
+        return {"type": "filesystem", "config": {"root": str(tmp_path / "data")}}
+    server = request.getfixturevalue("seaweedfs")
+    return {"type": "s3", "config": server.config}
+
+
+async def test_a_driver_on_the_kubernetes_store_survives_losing_its_disk(
+    k8s_cluster: Cluster, namespace: str, tmp_path: Path, lost_disk_backend: dict[str, Any]
+) -> None:
+    """A pod deleted and started again: an empty working directory, state only in the API.
+
+    The restarted driver must answer the sidecar's retries as the first one did: Create with the
+    same bucket id, Grant with the same account and the same keys (the Secret holds those), and a
+    Delete with an empty context must use the deletion policy recorded at Create.
+    """
+    from cosi_driver.testing.client import CosiClient, s3_secrets
+
+    bucket = f"bucket-{uuid.uuid4().hex[:10]}"
+    config = kubernetes_driver_config(tmp_path / "driver.yaml", k8s_cluster, namespace, lost_disk_backend)
+    answers = []
+    for pod in ("first", "second"):
+        workdir = tmp_path / pod  # a new, empty working directory each time: the pod's emptyDir
+        workdir.mkdir()
+        driver = start_driver({"COSI_DRIVER_CONFIG": str(config)}, workdir)
+        try:
+            async with CosiClient(driver.endpoint) as client:
+                bucket_id = (await client.create(bucket, deletionPolicy="purge")).bucket_id
+                granted = await client.grant(bucket_id, f"ba-{bucket}", accessMode="readwrite")
+                answers.append((bucket_id, granted.account_id, s3_secrets(granted)))
+        finally:
+            code = driver.stop()
+        assert code == 0, driver.log()[-2000:]
+        assert not (workdir / "state").exists(), "the file state store must not be used"
+    assert answers[0] == answers[1], "the restarted driver answered the retries differently"
+
     records = json.loads(k8s_cluster.kubectl("get", "secrets", "-n", namespace, "-o", "json").stdout)["items"]
-    assert any(
-        item["metadata"]["annotations"]["cosi-driver.objectstorage.k8s.io/key"] == "bucket/fs/bucket-k"
-        for item in records
-    )
-    (tmp_path / "data" / "buckets" / "bucket-k" / "object").write_text("data")  # only purge deletes this
+    keys = {item["metadata"]["annotations"]["cosi-driver.objectstorage.k8s.io/key"] for item in records}
+    assert f"bucket/store-test/{bucket}" in keys
+    workdir = tmp_path / "third"
+    workdir.mkdir()
     driver = start_driver({"COSI_DRIVER_CONFIG": str(config)}, workdir)
     try:
         async with CosiClient(driver.endpoint) as client:
+            bucket_id, account_id, _ = answers[0]
+            if lost_disk_backend["type"] == "filesystem":  # only purge deletes a bucket with data in it
+                (tmp_path / "data" / "buckets" / bucket / "object").write_text("data")
+            await client.revoke(bucket_id, account_id)
             await client.delete(bucket_id)  # empty context: the recorded policy (purge) comes from the API
     finally:
         driver.stop()
-    assert not (tmp_path / "data" / "buckets" / "bucket-k").exists()
+    if lost_disk_backend["type"] == "filesystem":
+        assert not (tmp_path / "data" / "buckets" / bucket).exists()
 
 
 # ---- callers: stored credentials and intent records on a shared store -------------------------

@@ -7,11 +7,13 @@ goes through kubectl, as a user's commands would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,15 @@ def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
+def program_path(name: str, env: Mapping[str, str] | None = None) -> Path:
+    """The program the kit would run for ``name``: the first directory of COSI_K8S_BIN holding it."""
+    env = os.environ if env is None else env
+    for entry in env.get(BIN_VARIABLE, "").split(":"):
+        if entry and _executable(Path(entry) / name):
+            return Path(entry) / name
+    raise KitError(f"no executable {name} in {BIN_VARIABLE}={env.get(BIN_VARIABLE, '')}")
+
+
 class KitError(RuntimeError):
     """A kit script failed; the message carries the tail of its output."""
 
@@ -87,6 +98,8 @@ class Cluster:
     env: dict[str, str]
     kubeconfig: Path
     cosi: dict[str, str] = field(default_factory=dict)
+    #: The driver socket the kit's controller and sidecar were last started against.
+    cosi_socket: Path | None = None
     kubectl_binary: str = "kubectl"
 
     @classmethod
@@ -112,11 +125,43 @@ class Cluster:
     def start_cosi(self, socket: Path) -> dict[str, str]:
         """(Re)start the upstream controller and sidecar against our driver's socket."""
         self.cosi = kit_exports(_script(self.kit / "start-cosi.sh", str(socket), env=self.env, timeout=300))
+        self.cosi_socket = socket
         return self.cosi
+
+    def restore_cosi(self, socket: Path | None) -> None:
+        """Point the kit's pair back at ``socket`` when that driver still listens there.
+
+        A test that runs the pair against a driver of its own calls this afterwards, so a session
+        fixture's stack (``cosi_stack``) that is still in use finds its sidecar again.
+        """
+        if socket is not None and socket != self.cosi_socket and socket.is_socket():
+            self.start_cosi(socket)
 
     def stop(self) -> None:
         """Stop the sidecar, controller, apiserver and etcd this cluster started, and wipe its dir."""
         _script(self.kit / "stop-k8s.sh", "--wipe", env=self.env, timeout=180)
+
+    @contextlib.contextmanager
+    def apiserver_paused(self) -> Iterator[None]:
+        """kube-apiserver frozen with SIGSTOP inside the block: connections are accepted by the kernel
+        and never answered, as with a hung apiserver. SIGCONT afterwards, then wait until it is ready.
+
+        The PID is the kit's own (its PID file), signalled only while it runs the recorded command.
+        """
+        run = self.directory / "run"
+        pid = int((run / "kube-apiserver.pid").read_text())
+        if Path(f"/proc/{pid}/cmdline").read_bytes() != (run / "kube-apiserver.cmd").read_bytes():
+            raise KitError(f"PID {pid} in {run}/kube-apiserver.pid no longer runs the kit's kube-apiserver")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            deadline = time.monotonic() + 60
+            while self.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise KitError("kube-apiserver not ready 60 s after SIGCONT")
+                time.sleep(0.2)
 
     @property
     def driver_name(self) -> str:
