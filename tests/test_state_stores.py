@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from cosi_driver.core.ownership import Intent, Ledger
 from cosi_driver.core.secret import Secret
 from cosi_driver.core.stores import FileStateStore, MemoryStateStore, StateStore
 from cosi_driver.core.stores.base import Entry, Version, update
+from cosi_driver.core.stores.file import LOCK_PREFIX
 from tests.e2e.kube import Cluster
 from tests.support import Client, start_driver
 
@@ -85,11 +87,16 @@ async def race_creates(pair: tuple[StateStore, StateStore], key: str, writers: i
     return winners[0]
 
 
+def state_files(directory: Path) -> list[Path]:
+    """The documents of a file store (the ``.lock-NN`` files beside them hold nothing)."""
+    return sorted(path for path in directory.iterdir() if not path.name.startswith(LOCK_PREFIX))
+
+
 async def test_file_store_round_trips_and_keeps_files_private(tmp_path: Path) -> None:
     store = FileStateStore(tmp_path / "state")
     await exercise(store)
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
-    for path in (tmp_path / "state").iterdir():
+    for path in (tmp_path / "state").iterdir():  # documents and lock files alike
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # a second instance (a restarted driver) sees the same documents
     assert await FileStateStore(tmp_path / "state").keys() == ["credentials/fs/acct-1"]
@@ -162,7 +169,7 @@ def test_two_processes_on_one_directory_have_one_creator_and_lose_no_update(tmp_
 async def test_a_corrupt_state_file_is_unavailable_naming_it(tmp_path: Path) -> None:
     store = FileStateStore(tmp_path / "state")
     await store.put("bucket/fs/a", {"fingerprint": "f"})
-    (path,) = (tmp_path / "state").iterdir()
+    (path,) = state_files(tmp_path / "state")
     path.write_text('{"format": 2, "key": "bucket/fs/a", "docu')  # torn by hand or by a broken disk
     actions: list[Callable[[], Awaitable[Any]]] = [
         lambda: store.get("bucket/fs/a"),
@@ -192,7 +199,7 @@ async def test_a_create_never_overwrites_a_file_it_did_not_expect(tmp_path: Path
     """A writer that takes no lock left a file under the key's name: create refuses to replace it."""
     store = FileStateStore(tmp_path / "state")
     await store.put("bucket/fs/a", {"fingerprint": "theirs"})
-    (path,) = (tmp_path / "state").iterdir()
+    (path,) = state_files(tmp_path / "state")
     outcome = await FileStateStore(tmp_path / "state").create("bucket/fs/a", {"fingerprint": "ours"})
     assert not outcome.won and outcome.entry.document == {"fingerprint": "theirs"}
     assert json.loads(path.read_text())["document"] == {"fingerprint": "theirs"}
@@ -217,7 +224,7 @@ async def test_file_store_keeps_keys_of_any_length_and_script(tmp_path: Path, ke
     assert all(len(path.name.encode()) <= 255 for path in (tmp_path / "state").iterdir())
     await store.delete(key)
     assert await store.get(key) is None
-    assert list((tmp_path / "state").iterdir()) == []
+    assert state_files(tmp_path / "state") == []
 
 
 def write_old_store(directory: Path, documents: dict[str, dict[str, Any]]) -> None:
@@ -266,11 +273,10 @@ async def test_a_driver_keeps_owning_buckets_recorded_by_the_old_store(workdir: 
     # (old-style) intent record says the bucket is ours.
     state = workdir / "state"
     documents = {}
-    for path in state.iterdir():
+    for path in state_files(state):
         wrapped = json.loads(path.read_text())
         documents[wrapped["key"]] = wrapped["document"]
-        path.unlink()
-    state.rmdir()
+    shutil.rmtree(state)  # an old store had no lock files either
     write_old_store(state, documents)
     (data / ".cosi" / "marks" / "bucket-old.json").unlink()
     second = start_driver({"COSI_DRIVER_BACKEND_ROOT": str(data)}, workdir)
