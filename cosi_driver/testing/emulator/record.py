@@ -100,17 +100,10 @@ class Record:
         return document
 
     def masked_flat_secrets(self, show_secrets: bool) -> dict[str, dict[str, str]]:
-        return {
-            name: {k: (MASK if k in V1ALPHA2_SECRET_KEYS and v and not show_secrets else v) for k, v in data.items()}
-            for name, data in self.flat_secrets.items()
-        }
+        return {name: _masked_flat(data, show_secrets) for name, data in self.flat_secrets.items()}
 
     def masked_secret_v1alpha2(self, show_secrets: bool) -> dict[str, str] | None:
-        if self.secret_v1alpha2 is None or show_secrets:
-            return self.secret_v1alpha2
-        return {
-            key: MASK if key in V1ALPHA2_SECRET_KEYS and value else value for key, value in self.secret_v1alpha2.items()
-        }
+        return None if self.secret_v1alpha2 is None else _masked_flat(self.secret_v1alpha2, show_secrets)
 
     def to_json(self, show_secrets: bool = False) -> dict[str, Any]:
         return {
@@ -169,6 +162,13 @@ class Record:
         for problem in self.problems:
             out.append(f"Verdict: {problem.kind.upper()} - {problem.text}")
         return "\n".join(out)
+
+
+def _masked_flat(data: dict[str, str], show_secrets: bool) -> dict[str, str]:
+    """A v1alpha2 Secret's data with its secret values masked (unless asked to show them)."""
+    if show_secrets:
+        return data
+    return {key: MASK if key in V1ALPHA2_SECRET_KEYS and value else value for key, value in data.items()}
 
 
 def verdict_json(report: Any) -> dict[str, Any]:
