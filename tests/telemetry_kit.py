@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from cosi_driver.core.driver import Driver
 from cosi_driver.core.instrument import OperationInstrument
+from cosi_driver.core.readiness import Readiness
 from cosi_driver.observability import telemetry as telemetry_setup
-from cosi_driver.observability.health import Readiness
 from cosi_driver.observability.logging import configure
 from cosi_driver.transport.server import ServerOptions
 

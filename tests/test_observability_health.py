@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cosi_driver.core.driver import Route
 from cosi_driver.core.errors import Unavailable
-from cosi_driver.observability.health import Readiness
+from cosi_driver.core.readiness import Readiness
 from cosi_driver.observability.http import HttpServer, probe_routes
 from cosi_driver.testing.client import expect_error
 from tests.conftest import ServeFactory, filesystem_route, make_driver

@@ -2,17 +2,16 @@
 
 The readiness check itself (cached, de-duplicated :meth:`Driver.check_health`) is a core service,
 :class:`cosi_driver.core.readiness.Readiness`, because the transport's gRPC health service reads
-it too; it is re-exported here for the code that knows it by this name.
+it too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cosi_driver.core.readiness import Readiness
 from cosi_driver.core.types import HealthReport
 
-__all__ = ["Readiness", "describe"]
+__all__ = ["describe"]
 
 
 def describe(ready: bool, reports: list[HealthReport]) -> dict[str, Any]:
